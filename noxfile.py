@@ -1,0 +1,157 @@
+"""Every check of the EV telemetry monorepo. `nox -l` lists the sessions; plain `nox` runs the default ones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tomllib
+from functools import cache
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "types", "tests", "e2e"]
+
+ROOT = Path(__file__).parent
+REPORTS = ROOT / ".reports"
+PYTHONS = ["3.11", "3.12", "3.13"]
+DEFAULT_PYTHON = "3.11"
+PROJECTS = {
+    "ev-schemas": "packages/ev-schemas",
+    "ev-storage": "packages/ev-storage",
+    "ev-messaging": "packages/ev-messaging",
+    "consumer": "services/consumer",
+    "api": "services/api",
+    "simulator": "services/simulator",
+}
+SERVICES = ["consumer", "api", "simulator"]
+
+
+def _expose_pyenv_interpreters() -> None:
+    """Let pyenv's shims answer for every installed 3.x of the matrix, not only the global one."""
+    if "PYENV_VERSION" in os.environ or shutil.which("pyenv") is None:
+        return
+    listed = subprocess.run(
+        ["pyenv", "versions", "--bare", "--skip-aliases"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    newest: dict[str, str] = {}
+    for version in listed:
+        minor = ".".join(version.split(".")[:2])
+        if minor in PYTHONS and version.replace(".", "").isdigit():
+            newest[minor] = max(newest.get(minor, version), version, key=_version_key)
+    if newest:
+        os.environ["PYENV_VERSION"] = ":".join(newest[minor] for minor in PYTHONS if minor in newest)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _available(pythons: list[str]) -> list[str]:
+    """The interpreters of the matrix that run here; nox would fail on the others when CI is set."""
+    found = []
+    for version in pythons:
+        exe = shutil.which(f"python{version}")
+        if exe and subprocess.run([exe, "-c", ""], capture_output=True, check=False).returncode == 0:
+            found.append(version)
+    return found or [DEFAULT_PYTHON]
+
+
+_expose_pyenv_interpreters()
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+MATRIX = _available(PYTHONS)
+
+
+@cache
+def _pyproject(project: str) -> dict:
+    return nox.project.load_toml(ROOT / PROJECTS[project] / "pyproject.toml")
+
+
+def _local_closure(project: str) -> list[str]:
+    """``project`` and every in-repo project it depends on, dependencies first."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        for requirement in _pyproject(name)["project"].get("dependencies", []):
+            dep = requirement.split(";")[0].split("[")[0].split("~")[0].split(">")[0].split("=")[0]
+            dep = dep.strip()
+            if dep in PROJECTS and dep not in order:
+                visit(dep)
+        if name not in order:
+            order.append(name)
+
+    visit(project)
+    return order
+
+
+def _install(session: nox.Session, *projects: str, groups: tuple[str, ...] = ("test",)) -> None:
+    """Install projects editable with their in-repo dependencies, so no sibling comes from an index."""
+    closure: list[str] = []
+    for project in projects:
+        closure += [p for p in _local_closure(project) if p not in closure]
+    args = []
+    for project in closure:
+        args += ["-e", PROJECTS[project]]
+    session.install(*args)
+    for project in projects:
+        deps = nox.project.dependency_groups(_pyproject(project), *groups)
+        if deps:
+            session.install(*deps)
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    REPORTS.mkdir(exist_ok=True)
+    report = REPORTS / f"{session.name}.xml".replace("/", "_")
+    session.run("pytest", f"--junitxml={report}", *paths, *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check over the whole repository."""
+    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "lint"))
+    session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def types(session: nox.Session) -> None:
+    """mypy --strict over every package and service."""
+    _install(session, *PROJECTS, groups=("test",))
+    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "types"))
+    for project, path in PROJECTS.items():
+        session.run("mypy", f"{path}/src", *session.posargs)
+
+
+@nox.session(python=MATRIX)
+@nox.parametrize("project", list(PROJECTS), ids=list(PROJECTS))
+def tests(session: nox.Session, project: str) -> None:
+    """Unit and integration tests of one project against the real RabbitMQ and Redis."""
+    _install(session, project)
+    _pytest(session, f"{PROJECTS[project]}/tests")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def e2e(session: nox.Session) -> None:
+    """End to end: consumer and API as processes, fed by the simulator, read over HTTP and WebSocket."""
+    _install(session, *SERVICES)
+    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "e2e"))
+    _pytest(session, "tests/e2e")
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False)
+def schema(session: nox.Session) -> None:
+    """Regenerate docs/reading.schema.json from ev-schemas."""
+    _install(session, "ev-schemas", groups=())
+    with open(ROOT / "docs" / "reading.schema.json", "w", encoding="utf-8") as out:
+        session.run("python", "-m", "ev_schemas.json_schema", stdout=out)
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False)
+def up(session: nox.Session) -> None:
+    """Run the whole stack (consumer, API on :8000, simulator) on the local RabbitMQ and Redis until Ctrl-C."""
+    _install(session, *SERVICES, groups=())
+    session.run("python", "scripts/stack.py", *session.posargs)

@@ -1,0 +1,53 @@
+"""Reading model, sensor-type catalogue, units and validation for EV fleet telemetry.
+
+No broker or Redis dependency: publishers in Python import this to build valid readings.
+"""
+
+from ev_schemas.__about__ import __version__
+from ev_schemas.api_models import (
+    DependencyHealth,
+    ErrorResponse,
+    HealthReport,
+    HistoryPage,
+    SensorReadings,
+    SensorSummary,
+    TypeSummary,
+)
+from ev_schemas.catalogue import DEFAULT_TYPES, RESERVED_NAMES, Catalogue, SensorType, default_catalogue
+from ev_schemas.errors import InvalidReading, SchemaError
+from ev_schemas.json_schema import reading_json_schema
+from ev_schemas.reading import SENSOR_ID_RE, PublishedReading, Reading, check_sensor_id
+from ev_schemas.timestamps import format_timestamp, from_epoch_ms, to_epoch_ms, utc_now
+from ev_schemas.units import Conversion
+from ev_schemas.validation import ReadingValidator, shown, timestamp_ms
+
+__all__ = [
+    "DEFAULT_TYPES",
+    "RESERVED_NAMES",
+    "SENSOR_ID_RE",
+    "Catalogue",
+    "Conversion",
+    "DependencyHealth",
+    "ErrorResponse",
+    "HealthReport",
+    "HistoryPage",
+    "InvalidReading",
+    "PublishedReading",
+    "Reading",
+    "ReadingValidator",
+    "SchemaError",
+    "SensorReadings",
+    "SensorSummary",
+    "SensorType",
+    "TypeSummary",
+    "__version__",
+    "check_sensor_id",
+    "default_catalogue",
+    "format_timestamp",
+    "from_epoch_ms",
+    "reading_json_schema",
+    "shown",
+    "timestamp_ms",
+    "to_epoch_ms",
+    "utc_now",
+]

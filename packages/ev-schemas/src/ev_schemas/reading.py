@@ -1,0 +1,85 @@
+"""The reading of the contract, as published and as stored and returned."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+from ev_schemas.timestamps import format_timestamp, normalise
+
+SENSOR_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+SENSOR_ID_RULE = "1-64 characters of letters, digits, '_', '-' and '.'"
+
+
+def check_sensor_id(value: str) -> str:
+    """``value`` if it is a valid sensor id, else :class:`ValueError` naming the rule."""
+    if not SENSOR_ID_RE.fullmatch(value):
+        raise ValueError(f"sensor_id must be {SENSOR_ID_RULE}")
+    return value
+
+
+SensorId = Annotated[
+    str,
+    AfterValidator(check_sensor_id),
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description=f"Vehicle sensor identifier: {SENSOR_ID_RULE}.",
+        examples=["ev_001"],
+    ),
+]
+
+UtcTimestamp = Annotated[
+    datetime,
+    AfterValidator(normalise),
+    PlainSerializer(format_timestamp, return_type=str, when_used="always"),
+    Field(
+        description="Time of measurement, RFC 3339 in UTC with millisecond precision.",
+        examples=["2024-02-01T12:00:00Z"],
+    ),
+]
+
+_EXAMPLE: dict[str, Any] = {
+    "sensor_id": "ev_001",
+    "sensor_type": "battery",
+    "timestamp": "2024-02-01T12:00:00Z",
+    "value": 85.5,
+    "unit": "percentage",
+}
+
+
+class Reading(BaseModel):
+    """A validated reading in its canonical form: UTC timestamp, canonical unit."""
+
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [_EXAMPLE]})
+
+    sensor_id: SensorId
+    sensor_type: str = Field(description="A configured sensor type.", examples=["battery"])
+    timestamp: UtcTimestamp
+    value: float = Field(allow_inf_nan=False, description="Value in the canonical unit.")
+    unit: str = Field(description="The canonical unit of the sensor type.", examples=["percentage"])
+
+    def to_json(self) -> bytes:
+        """Compact canonical JSON, the form stored in Redis and returned by the API."""
+        return self.model_dump_json().encode()
+
+
+class PublishedReading(BaseModel):
+    """The body a publisher sends: strict JSON types, unknown fields ignored."""
+
+    model_config = ConfigDict(
+        strict=True, extra="ignore", json_schema_extra={"examples": [_EXAMPLE]}
+    )
+
+    sensor_id: str = Field(description=f"{SENSOR_ID_RULE}.", examples=["ev_001"])
+    sensor_type: str = Field(description="Must equal the type in the routing key.")
+    timestamp: datetime = Field(
+        description="RFC 3339 with a time zone offset or Z; naive times are rejected.",
+        examples=["2024-02-01T12:00:00Z"],
+    )
+    value: float = Field(allow_inf_nan=False, description="A finite JSON number.")
+    unit: str = Field(description="The canonical unit of the type or a known alternative.")
