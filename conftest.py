@@ -1,4 +1,4 @@
-"""Test infrastructure shared by every project: where the real RabbitMQ and Redis are, and isolation.
+"""Shared test infrastructure: where the real RabbitMQ and Redis are, and how tests stay isolated.
 
 Integration tests never touch shared data: Redis keys live under a per-test prefix that is deleted
 afterwards, and each AMQP test gets a private, freshly created virtual host.
@@ -29,7 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--amqp-url",
         default=os.environ.get("EV_TEST_AMQP_URL", DEFAULT_AMQP_URL),
-        help="RabbitMQ for integration tests; tests create private vhosts on it (env EV_TEST_AMQP_URL)",
+        help="RabbitMQ for integration tests; they make private vhosts (env EV_TEST_AMQP_URL)",
     )
 
 
@@ -58,7 +58,7 @@ def _rabbitmqctl(*args: str) -> None:
     exe = shutil.which("rabbitmqctl")
     if exe is None:
         pytest.fail("rabbitmqctl is needed to create private vhosts for AMQP tests")
-    subprocess.run([exe, "-q", *args], check=True, capture_output=True, timeout=60)
+    subprocess.run([exe, "-q", *args], check=True, capture_output=True, timeout=60)  # noqa: S603
 
 
 @pytest.fixture

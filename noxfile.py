@@ -1,11 +1,10 @@
-"""Every check of the EV telemetry monorepo. `nox -l` lists the sessions; plain `nox` runs the default ones."""
+"""Every check of the EV telemetry monorepo: `nox -l` lists sessions, `nox` runs the defaults."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import tomllib
 from functools import cache
 from pathlib import Path
 
@@ -36,7 +35,10 @@ def _expose_pyenv_interpreters() -> None:
     if "PYENV_VERSION" in os.environ or shutil.which("pyenv") is None:
         return
     listed = subprocess.run(
-        ["pyenv", "versions", "--bare", "--skip-aliases"], capture_output=True, text=True, check=False
+        ["pyenv", "versions", "--bare", "--skip-aliases"],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
     newest: dict[str, str] = {}
     for version in listed:
@@ -44,7 +46,9 @@ def _expose_pyenv_interpreters() -> None:
         if minor in PYTHONS and version.replace(".", "").isdigit():
             newest[minor] = max(newest.get(minor, version), version, key=_version_key)
     if newest:
-        os.environ["PYENV_VERSION"] = ":".join(newest[minor] for minor in PYTHONS if minor in newest)
+        os.environ["PYENV_VERSION"] = ":".join(
+            newest[minor] for minor in PYTHONS if minor in newest
+        )
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -56,7 +60,10 @@ def _available(pythons: list[str]) -> list[str]:
     found = []
     for version in pythons:
         exe = shutil.which(f"python{version}")
-        if exe and subprocess.run([exe, "-c", ""], capture_output=True, check=False).returncode == 0:
+        if (
+            exe
+            and subprocess.run([exe, "-c", ""], capture_output=True, check=False).returncode == 0
+        ):
             found.append(version)
     return found or [DEFAULT_PYTHON]
 
@@ -89,7 +96,7 @@ def _local_closure(project: str) -> list[str]:
 
 
 def _install(session: nox.Session, *projects: str, groups: tuple[str, ...] = ("test",)) -> None:
-    """Install projects editable with their in-repo dependencies, so no sibling comes from an index."""
+    """Install projects editable with their in-repo dependencies: no sibling from an index."""
     closure: list[str] = []
     for project in projects:
         closure += [p for p in _local_closure(project) if p not in closure]
@@ -121,8 +128,10 @@ def lint(session: nox.Session) -> None:
 def types(session: nox.Session) -> None:
     """mypy --strict over every package and service."""
     _install(session, *PROJECTS, groups=("test",))
-    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "types"))
-    for project, path in PROJECTS.items():
+    session.install(
+        *nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "types")
+    )
+    for path in PROJECTS.values():
         session.run("mypy", f"{path}/src", *session.posargs)
 
 
@@ -136,7 +145,7 @@ def tests(session: nox.Session, project: str) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def e2e(session: nox.Session) -> None:
-    """End to end: consumer and API as processes, fed by the simulator, read over HTTP and WebSocket."""
+    """End to end: consumer and API as processes, fed by the simulator, read over HTTP and WS."""
     _install(session, *SERVICES)
     session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "e2e"))
     _pytest(session, "tests/e2e")
@@ -147,11 +156,11 @@ def schema(session: nox.Session) -> None:
     """Regenerate docs/reading.schema.json from ev-schemas."""
     _install(session, "ev-schemas", groups=())
     with open(ROOT / "docs" / "reading.schema.json", "w", encoding="utf-8") as out:
-        session.run("python", "-m", "ev_schemas.json_schema", stdout=out)
+        session.run("python", "-m", "ev_schemas", stdout=out)
 
 
 @nox.session(python=DEFAULT_PYTHON, default=False)
 def up(session: nox.Session) -> None:
-    """Run the whole stack (consumer, API on :8000, simulator) on the local RabbitMQ and Redis until Ctrl-C."""
+    """Run consumer, API (:8000) and simulator on the local RabbitMQ and Redis until Ctrl-C."""
     _install(session, *SERVICES, groups=())
     session.run("python", "scripts/stack.py", *session.posargs)

@@ -13,7 +13,13 @@ from ev_schemas.api_models import (
     SensorSummary,
     TypeSummary,
 )
-from ev_schemas.catalogue import DEFAULT_TYPES, RESERVED_NAMES, Catalogue, SensorType, default_catalogue
+from ev_schemas.catalogue import (
+    DEFAULT_TYPES,
+    RESERVED_NAMES,
+    Catalogue,
+    SensorType,
+    default_catalogue,
+)
 from ev_schemas.errors import InvalidReading, SchemaError
 from ev_schemas.json_schema import reading_json_schema
 from ev_schemas.reading import SENSOR_ID_RE, PublishedReading, Reading, check_sensor_id

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ev_schemas.reading import Reading, SensorId, UtcTimestamp
 
-_READING = {
+_READING: dict[str, JsonValue] = {
     "sensor_id": "ev_001",
     "sensor_type": "battery",
     "timestamp": "2024-02-01T12:00:00Z",
@@ -40,7 +40,8 @@ class HistoryPage(BaseModel):
     sensor_id: SensorId
     items: list[Reading]
     next_cursor: str | None = Field(
-        description="Opaque; null on the last page.", examples=[None, "MTcwNjc4ODgwMDAwMDpiYXR0ZXJ5"]
+        description="Opaque; null on the last page.",
+        examples=[None, "MTcwNjc4ODgwMDAwMDpiYXR0ZXJ5"],
     )
 
 
@@ -113,6 +114,8 @@ class HealthReport(BaseModel):
 class ErrorResponse(BaseModel):
     """Every error answer: ``detail`` says what was wrong."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "no data for sensor 'ev_404'"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "no data for sensor 'ev_404'"}]}
+    )
 
     detail: Any

@@ -17,7 +17,7 @@ RESERVED_NAMES = frozenset({"history", "summary", "ws"})
 
 @dataclass(frozen=True, slots=True)
 class SensorType:
-    """One kind of signal: its canonical unit, the units converted into it, and its plausible range."""
+    """One kind of signal: canonical unit, units converted into it, plausible range."""
 
     name: str
     unit: str
@@ -36,7 +36,7 @@ class SensorType:
         object.__setattr__(self, "alternatives", MappingProxyType(dict(self.alternatives)))
 
     @property
-    def units(self) -> tuple[str, ...]:
+    def accepted_units(self) -> tuple[str, ...]:
         """Every accepted unit, canonical first."""
         return (self.unit, *self.alternatives)
 
@@ -158,7 +158,7 @@ class Catalogue(Mapping[str, SensorType]):
         return f"Catalogue({list(self._types)!r})"
 
     def restrict(self, names: Iterable[str]) -> Catalogue:
-        """A catalogue of only ``names``, in that order; unknown names raise :class:`SchemaError`."""
+        """Only ``names``, in that order; unknown names raise :class:`SchemaError`."""
         wanted = list(dict.fromkeys(names))
         unknown = [name for name in wanted if name not in self._types]
         if unknown:

@@ -1,6 +1,6 @@
 """JSON Schema of the published reading, for publishers written in other languages.
 
-``python -m ev_schemas.json_schema`` prints it; the repository keeps a copy under ``docs/``.
+``python -m ev_schemas`` prints it; the repository keeps a copy under ``docs/``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ def reading_json_schema(catalogue: Catalogue | None = None) -> dict[str, Any]:
         {
             "properties": {
                 "sensor_type": {"const": sensor_type.name},
-                "unit": {"enum": list(sensor_type.units)},
+                "unit": {"enum": list(sensor_type.accepted_units)},
             },
             "description": (
-                f"{sensor_type.description} Canonical unit {sensor_type.unit}; plausible range "
-                f"{sensor_type.minimum:g} to {sensor_type.maximum:g} {sensor_type.unit} after conversion."
+                f"{sensor_type.description} Canonical unit {sensor_type.unit}; plausible "
+                f"range {sensor_type.minimum:g} to {sensor_type.maximum:g} {sensor_type.unit} "
+                "after conversion."
             ),
         }
         for sensor_type in catalogue.values()
@@ -36,7 +37,8 @@ def reading_json_schema(catalogue: Catalogue | None = None) -> dict[str, Any]:
         "title": "EV sensor reading",
         "description": (
             "Body of a message published to exchange ev.sensors with routing key "
-            "ev.sensor.<sensor_type>. Range checks and the future-skew limit are applied by the consumer."
+            "ev.sensor.<sensor_type>. Range checks and the future-skew limit are applied by "
+            "the consumer."
         ),
         "type": "object",
         "required": ["sensor_id", "sensor_type", "timestamp", "value", "unit"],
@@ -71,7 +73,3 @@ def reading_json_schema(catalogue: Catalogue | None = None) -> dict[str, Any]:
 def render() -> str:
     """The schema as it is checked in: indented, sorted keys, trailing newline."""
     return json.dumps(reading_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-if __name__ == "__main__":
-    print(render(), end="")

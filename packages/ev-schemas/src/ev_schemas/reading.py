@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 from ev_schemas.timestamps import format_timestamp, normalise
 
@@ -77,7 +77,7 @@ class PublishedReading(BaseModel):
 
     sensor_id: str = Field(description=f"{SENSOR_ID_RULE}.", examples=["ev_001"])
     sensor_type: str = Field(description="Must equal the type in the routing key.")
-    timestamp: datetime = Field(
+    timestamp: AwareDatetime = Field(
         description="RFC 3339 with a time zone offset or Z; naive times are rejected.",
         examples=["2024-02-01T12:00:00Z"],
     )

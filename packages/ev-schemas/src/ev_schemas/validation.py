@@ -13,7 +13,7 @@ from ev_schemas.errors import InvalidReading
 from ev_schemas.reading import SENSOR_ID_RE, SENSOR_ID_RULE, PublishedReading, Reading
 from ev_schemas.timestamps import normalise, to_epoch_ms, utc_now
 
-#: Converted values are rounded to this many decimals so 77 °F is stored as 25.0, not 25.000000000000004.
+#: Converted values are rounded to this many decimals: 77 °F is 25.0, not 25.000000000000004.
 CONVERTED_DECIMALS = 6
 _SHOWN_CHARS = 64
 _EPOCH_MIN = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
@@ -54,12 +54,12 @@ class ReadingValidator:
             raise InvalidReading(describe_validation_error(exc)) from None
         return self.normalise(published, expected_type=expected_type)
 
-    def normalise(self, published: PublishedReading, *, expected_type: str | None = None) -> Reading:
+    def normalise(
+        self, published: PublishedReading, *, expected_type: str | None = None
+    ) -> Reading:
         """Check a structurally valid reading against the catalogue and the clock."""
         if not SENSOR_ID_RE.fullmatch(published.sensor_id):
-            raise InvalidReading(
-                f"sensor_id {shown(published.sensor_id)} is not {SENSOR_ID_RULE}"
-            )
+            raise InvalidReading(f"sensor_id {shown(published.sensor_id)} is not {SENSOR_ID_RULE}")
         sensor_type = self.catalogue.get(published.sensor_type)
         if sensor_type is None:
             raise InvalidReading(
@@ -75,13 +75,17 @@ class ReadingValidator:
         if conversion is None:
             raise InvalidReading(
                 f"unit {shown(published.unit)} is not known for {sensor_type.name}; "
-                f"accepted: {', '.join(sensor_type.units)}"
+                f"accepted: {', '.join(sensor_type.accepted_units)}"
             )
         value = published.value
         if published.unit != sensor_type.unit:
             value = round(conversion.apply(value), CONVERTED_DECIMALS)
         if not sensor_type.minimum <= value <= sensor_type.maximum:
-            converted = "" if published.unit == sensor_type.unit else f" ({published.value:g} {published.unit})"
+            converted = (
+                ""
+                if published.unit == sensor_type.unit
+                else f" ({published.value:g} {published.unit})"
+            )
             raise InvalidReading(
                 f"value {value:g} {sensor_type.unit}{converted} is outside the plausible range "
                 f"of {sensor_type.name}: {sensor_type.minimum:g} to {sensor_type.maximum:g}"
