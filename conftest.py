@@ -6,10 +6,13 @@ afterwards, and each AMQP test gets a private, freshly created virtual host.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import subprocess
 import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -54,11 +57,52 @@ def key_prefix(redis_url: str) -> Iterator[str]:
         client.close()
 
 
-def _rabbitmqctl(*args: str) -> None:
-    exe = shutil.which("rabbitmqctl")
-    if exe is None:
-        pytest.fail("rabbitmqctl is needed to create private vhosts for AMQP tests")
-    subprocess.run([exe, "-q", *args], check=True, capture_output=True, timeout=60)  # noqa: S603
+class _VhostAdmin:
+    """Creates and deletes vhosts with rabbitmqctl, or the management HTTP API where the broker
+    runs elsewhere (a CI service container): set EV_TEST_RABBITMQ_API=http://guest:guest@host:15672.
+    """
+
+    def __init__(self) -> None:
+        self.api = os.environ.get("EV_TEST_RABBITMQ_API")
+        self.ctl = shutil.which("rabbitmqctl")
+        if self.api is None and self.ctl is None:
+            pytest.fail(
+                "AMQP tests need rabbitmqctl or EV_TEST_RABBITMQ_API to make private vhosts"
+            )
+
+    def create(self, vhost: str, user: str) -> None:
+        if self.api is not None:
+            self._http("PUT", f"/api/vhosts/{vhost}", {})
+            self._http("PUT", f"/api/permissions/{vhost}/{user}", PERMIT_ALL)
+        else:
+            self._ctl("add_vhost", vhost)
+            self._ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+
+    def delete(self, vhost: str) -> None:
+        if self.api is not None:
+            self._http("DELETE", f"/api/vhosts/{vhost}", None)
+        else:
+            self._ctl("delete_vhost", vhost)
+
+    def _ctl(self, *args: str) -> None:
+        assert self.ctl is not None
+        subprocess.run([self.ctl, "-q", *args], check=True, capture_output=True, timeout=60)  # noqa: S603
+
+    def _http(self, method: str, path: str, body: dict[str, str] | None) -> None:
+        assert self.api is not None
+        url = urllib.parse.urlsplit(self.api)
+        auth = base64.b64encode(f"{url.username}:{url.password}".encode()).decode()
+        request = urllib.request.Request(  # noqa: S310 - test-only URL from the environment
+            urllib.parse.urlunsplit(url._replace(netloc=url.hostname + f":{url.port}", path=path)),
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+            pass
+
+
+PERMIT_ALL = {"configure": ".*", "write": ".*", "read": ".*"}
 
 
 @pytest.fixture
@@ -67,9 +111,9 @@ def amqp_url(pytestconfig: pytest.Config) -> Iterator[str]:
     base = urllib.parse.urlsplit(str(pytestconfig.getoption("--amqp-url")))
     vhost = f"evtest-{uuid.uuid4().hex[:12]}"
     user = urllib.parse.unquote(base.username or "guest")
-    _rabbitmqctl("add_vhost", vhost)
+    admin = _VhostAdmin()
+    admin.create(vhost, user)
     try:
-        _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
         yield urllib.parse.urlunsplit(base._replace(path="/" + urllib.parse.quote(vhost, safe="")))
     finally:
-        _rabbitmqctl("delete_vhost", vhost)
+        admin.delete(vhost)
