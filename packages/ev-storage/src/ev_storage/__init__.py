@@ -1,0 +1,37 @@
+"""Redis storage of EV fleet telemetry: key layout, atomic idempotent writes, reads.
+
+Takes clients and settings from the caller; never reads the environment, never connects at import.
+"""
+
+from ev_storage.__about__ import __version__
+from ev_storage.cursor import Position, decode_cursor, encode_cursor
+from ev_storage.errors import (
+    InvalidArgument,
+    InvalidCursor,
+    InvalidKey,
+    StorageError,
+    StorageUnavailable,
+    UnknownSensorType,
+)
+from ev_storage.keys import KeyLayout
+from ev_storage.reader import ReadingReader
+from ev_storage.settings import StorageSettings
+from ev_storage.writer import ReadingWriter, WriteOutcome
+
+__all__ = [
+    "InvalidArgument",
+    "InvalidCursor",
+    "InvalidKey",
+    "KeyLayout",
+    "Position",
+    "ReadingReader",
+    "ReadingWriter",
+    "StorageError",
+    "StorageSettings",
+    "StorageUnavailable",
+    "UnknownSensorType",
+    "WriteOutcome",
+    "__version__",
+    "decode_cursor",
+    "encode_cursor",
+]

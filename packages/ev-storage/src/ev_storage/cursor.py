@@ -1,0 +1,55 @@
+"""History paging cursors: the position of the last item returned, opaque to API clients.
+
+Items are ordered by (timestamp ms, sensor type), a total order because a history holds at most one
+reading per millisecond and type. A cursor names the last item of a page, so the next page starts
+strictly after it: no gap and no repeat, even when readings arrive between two requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from ev_schemas import shown
+from ev_schemas.catalogue import SENSOR_TYPE_PATTERN
+from ev_storage.errors import InvalidCursor
+
+_MAX_CURSOR_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """A point in the (timestamp ms, sensor type) order of history items."""
+
+    ms: int
+    sensor_type: str
+
+
+def encode_cursor(position: Position) -> str:
+    """URL-safe base64 of ``"<ms>:<type>"``, without padding."""
+    raw = f"{position.ms}:{position.sensor_type}".encode("ascii")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> Position:
+    """The position a cursor from :func:`encode_cursor` names; :class:`InvalidCursor` otherwise."""
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= _MAX_CURSOR_CHARS:
+        raise InvalidCursor(f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged")
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        ms_text, sensor_type = raw.decode("ascii").split(":", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor(
+            f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
+        ) from None
+    # int() alone would also accept "+1", " 1" or "1_0"; a cursor we wrote has plain digits.
+    if (
+        not ms_text.isascii()
+        or not ms_text.isdigit()
+        or not SENSOR_TYPE_PATTERN.fullmatch(sensor_type)
+    ):
+        raise InvalidCursor(
+            f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
+        )
+    return Position(int(ms_text), sensor_type)

@@ -1,0 +1,96 @@
+"""Errors of ev-storage: one root, :class:`StorageError`, and the translation of redis-py's errors.
+
+Callers catch these, never ``redis.exceptions``: the consumer backs off and redelivers on
+:class:`StorageUnavailable`, the API answers 503 for it and 4xx for :class:`InvalidArgument`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from redis import exceptions as redis_errors
+
+# Server states that pass: the caller should retry later, not give up on the data.
+_TRANSIENT_REPLIES = tuple(
+    f"{code} " for code in ("BUSY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
+)
+_TRANSIENT_TYPES: tuple[type[redis_errors.RedisError], ...] = (
+    redis_errors.ConnectionError,  # also refused, reset, auth, LOADING, max clients
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,  # failover left us on a replica
+    redis_errors.OutOfMemoryError,  # maxmemory reached with noeviction
+    redis_errors.ClusterDownError,  # also MASTERDOWN
+    redis_errors.TryAgainError,
+    # The script cache was emptied (failover, SCRIPT FLUSH) after the pipeline checked it; the
+    # next batch loads the script again.
+    redis_errors.NoScriptError,
+)
+
+
+class StorageError(Exception):
+    """Root of every error this package raises."""
+
+
+class StorageUnavailable(StorageError):
+    """Redis cannot serve the request now (unreachable, timed out, busy, loading, read-only, full).
+
+    The condition is expected to pass: retry later. Nothing is known about whether a write that
+    failed this way was applied; the write script is idempotent, so repeating it is safe.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"Redis unavailable: {self.reason}"
+
+
+class InvalidArgument(StorageError, ValueError):
+    """A value given to this package cannot be used (bad settings, key part, cursor, type, time)."""
+
+
+class InvalidKey(InvalidArgument):
+    """A sensor id, sensor type or prefix that must not become part of a Redis key."""
+
+
+class InvalidCursor(InvalidArgument):
+    """A history cursor that this package did not produce."""
+
+
+class UnknownSensorType(InvalidArgument):
+    """A sensor type that the reader's catalogue does not define."""
+
+    def __init__(self, sensor_type: str, known: list[str]) -> None:
+        super().__init__(sensor_type, known)
+        self.sensor_type = sensor_type
+        self.known = known
+
+    def __str__(self) -> str:
+        return f"unknown sensor type {self.sensor_type!r}; known: {', '.join(self.known)}"
+
+
+def is_transient(exc: redis_errors.RedisError) -> bool:
+    """Whether ``exc`` reports a server or network state that passes, rather than a bad request."""
+    if isinstance(exc, _TRANSIENT_TYPES):
+        return True
+    # redis-py has no class for some replies (BUSY: a script runs too long); the code leads.
+    return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
+
+
+def translate(exc: redis_errors.RedisError) -> StorageError:
+    """The :class:`StorageError` that stands for a redis-py error at this package's boundary."""
+    detail = str(exc) or type(exc).__name__
+    if is_transient(exc):
+        return StorageUnavailable(detail)
+    return StorageError(f"Redis error: {detail}")
+
+
+@contextmanager
+def redis_errors_translated() -> Iterator[None]:
+    """Re-raise redis-py errors of the block as :class:`StorageError` (also around awaits)."""
+    try:
+        yield
+    except redis_errors.RedisError as exc:
+        raise translate(exc) from exc

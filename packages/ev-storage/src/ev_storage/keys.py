@@ -1,0 +1,83 @@
+"""The Redis key layout of the contract, in one place.
+
+Every key of one sensor carries the hash tag ``{<sensor_id>}``, so on Redis Cluster they share a
+slot and the write script may touch them together. Every part is checked before it becomes a key:
+a key is never built from unchecked input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ev_schemas import RESERVED_NAMES, SENSOR_ID_RE, shown
+from ev_schemas.catalogue import SENSOR_TYPE_PATTERN
+from ev_storage.errors import InvalidKey
+
+#: A prefix is a namespace (``"prod:"``, ``"evtest:1a2b:"``); braces would move the hash tag.
+PREFIX_RE = re.compile(r"[A-Za-z0-9_.:/\-]{0,100}")
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it may start keys, else :class:`InvalidKey`."""
+    if not isinstance(prefix, str) or not PREFIX_RE.fullmatch(prefix):
+        raise InvalidKey(f"key prefix {shown(prefix)} must be at most 100 letters, digits, '_.:/-'")
+    return prefix
+
+
+def check_sensor_id(sensor_id: str) -> str:
+    """``sensor_id`` if it may be part of a key (the contract's rule), else :class:`InvalidKey`."""
+    if not isinstance(sensor_id, str) or not SENSOR_ID_RE.fullmatch(sensor_id):
+        raise InvalidKey(
+            f"sensor_id {shown(sensor_id)} must be 1-64 letters, digits, '_', '-' or '.'"
+        )
+    return sensor_id
+
+
+def check_sensor_type(sensor_type: str) -> str:
+    """``sensor_type`` if it may be part of a key (a catalogue name), else :class:`InvalidKey`."""
+    if (
+        not isinstance(sensor_type, str)
+        or not SENSOR_TYPE_PATTERN.fullmatch(sensor_type)
+        or sensor_type in RESERVED_NAMES
+    ):
+        raise InvalidKey(
+            f"sensor_type {shown(sensor_type)} must be a lowercase name of at most 32 letters, "
+            f"digits and '_' other than {', '.join(sorted(RESERVED_NAMES))}"
+        )
+    return sensor_type
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLayout:
+    """Builds the keys and the live channel of a sensor under ``prefix``.
+
+    | what | key |
+    | --- | --- |
+    | latest reading of a type | ``{prefix}sensor:{<id>}:<type>:latest`` |
+    | history of a type | ``{prefix}sensor:{<id>}:<type>:history`` |
+    | per-type aggregates | ``{prefix}sensor:{<id>}:summary`` |
+    | pub/sub channel of new readings | ``{prefix}sensor:{<id>}:live`` |
+    """
+
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
+
+    def sensor(self, sensor_id: str) -> str:
+        """The common start of a sensor's keys, hash tag included."""
+        return f"{self.prefix}sensor:{{{check_sensor_id(sensor_id)}}}"
+
+    def latest(self, sensor_id: str, sensor_type: str) -> str:
+        return f"{self.sensor(sensor_id)}:{check_sensor_type(sensor_type)}:latest"
+
+    def history(self, sensor_id: str, sensor_type: str) -> str:
+        return f"{self.sensor(sensor_id)}:{check_sensor_type(sensor_type)}:history"
+
+    def summary(self, sensor_id: str) -> str:
+        return f"{self.sensor(sensor_id)}:summary"
+
+    def live_channel(self, sensor_id: str) -> str:
+        """Where the write script publishes each newly stored reading of the sensor."""
+        return f"{self.sensor(sensor_id)}:live"

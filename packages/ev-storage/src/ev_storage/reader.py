@@ -1,0 +1,189 @@
+"""Reading what the write script stored: latest readings, history pages, summaries (async)."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio
+
+from ev_schemas import Catalogue, HistoryPage, Reading, SensorSummary, from_epoch_ms, to_epoch_ms
+from ev_storage.cursor import Position, decode_cursor, encode_cursor
+from ev_storage.errors import (
+    InvalidArgument,
+    StorageError,
+    UnknownSensorType,
+    redis_errors_translated,
+)
+from ev_storage.keys import KeyLayout, check_sensor_id
+from ev_storage.settings import StorageSettings
+from ev_storage.summary import summary_from_hash
+
+#: One history row: (timestamp ms, sensor type, value). Tuples order as the items must.
+_Row = tuple[int, str, float]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ReadingReader:
+    """Reads latest readings, history and summaries for the API (asynchronous).
+
+    ``catalogue`` says which types exist and their canonical units. The client is the caller's:
+    this class neither connects at construction nor closes it. It accepts clients with or
+    without ``decode_responses``; raw bytes are what it returns either way.
+    """
+
+    def __init__(
+        self, client: redis.asyncio.Redis, settings: StorageSettings, catalogue: Catalogue
+    ) -> None:
+        # redis-py's annotations of asyncio replies change between releases (``Awaitable[T] | T``
+        # in some), so calls go through an untyped handle; replies are checked where parsed.
+        self._client: Any = client
+        self._catalogue = catalogue
+        self._keys = KeyLayout(settings.key_prefix)
+
+    @property
+    def keys(self) -> KeyLayout:
+        return self._keys
+
+    async def ping(self) -> float:
+        """Round-trip time of a PING in milliseconds; :class:`StorageUnavailable` if none."""
+        started = time.perf_counter()
+        with redis_errors_translated():
+            await self._client.ping()
+        return (time.perf_counter() - started) * 1000.0
+
+    async def latest_raw(self, sensor_id: str, sensor_type: str) -> bytes | None:
+        """The stored JSON of the newest reading of one type, as is; None if there is none."""
+        key = self._keys.latest(sensor_id, sensor_type)
+        with redis_errors_translated():
+            raw = await self._client.get(key)
+        return _as_bytes(raw)
+
+    async def latest_all_raw(self, sensor_id: str) -> dict[str, bytes]:
+        """The stored JSON of the newest reading of each catalogue type that has one."""
+        types = list(self._catalogue)
+        keys = [self._keys.latest(sensor_id, sensor_type) for sensor_type in types]
+        with redis_errors_translated():
+            raws: list[Any] = await self._client.mget(keys)
+        found = {sensor_type: _as_bytes(raw) for sensor_type, raw in zip(types, raws, strict=True)}
+        return {sensor_type: raw for sensor_type, raw in found.items() if raw is not None}
+
+    async def summary(self, sensor_id: str) -> SensorSummary | None:
+        """Per-type count, min, max, mean, first and last time; None if the sensor has none."""
+        key = self._keys.summary(sensor_id)
+        with redis_errors_translated():
+            fields: dict[Any, Any] = await self._client.hgetall(key)
+        return summary_from_hash(sensor_id, fields, self._catalogue)
+
+    async def history(
+        self,
+        sensor_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        sensor_types: Sequence[str] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> HistoryPage:
+        """One page of readings with ``start <= timestamp <= end``, by (timestamp, type).
+
+        ``sensor_types`` None means every catalogue type. ``next_cursor`` continues after the
+        page's last item; it is None on the last page. Raises :class:`InvalidCursor`,
+        :class:`UnknownSensorType` or :class:`InvalidArgument` for bad arguments.
+        """
+        check_sensor_id(sensor_id)
+        types = self._types(sensor_types)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidArgument(f"limit must be a positive integer, got {limit!r}")
+        start_ms, end_ms = _ceil_ms(start, "start"), _floor_ms(end, "end")
+        after = None if cursor is None else decode_cursor(cursor)
+        bounds = [
+            (sensor_type, _lower_bound(sensor_type, start_ms, after)) for sensor_type in types
+        ]
+        bounds = [(sensor_type, low) for sensor_type, low in bounds if low <= end_ms]
+        if not bounds:
+            return HistoryPage(sensor_id=sensor_id, items=[], next_cursor=None)
+        with redis_errors_translated():
+            pipe = self._client.pipeline(transaction=False)
+            for sensor_type, low in bounds:
+                # limit + 1 of each type suffice: the merged page's limit + 1 come from those.
+                pipe.zrangebyscore(
+                    self._keys.history(sensor_id, sensor_type), low, end_ms, start=0, num=limit + 1
+                )
+            replies: list[Any] = await pipe.execute()
+        merged = heapq.merge(
+            *(
+                _rows(sensor_type, members)
+                for (sensor_type, _), members in zip(bounds, replies, strict=True)
+            )
+        )
+        rows = list(itertools.islice(merged, limit + 1))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [self._reading(sensor_id, row) for row in rows]
+        next_cursor = encode_cursor(Position(rows[-1][0], rows[-1][1])) if more else None
+        return HistoryPage(sensor_id=sensor_id, items=items, next_cursor=next_cursor)
+
+    def _types(self, sensor_types: Sequence[str] | None) -> list[str]:
+        if sensor_types is None:
+            return list(self._catalogue)
+        if isinstance(sensor_types, str):
+            raise InvalidArgument("sensor_types must be a sequence of type names, not one string")
+        wanted = list(dict.fromkeys(sensor_types))
+        for sensor_type in wanted:
+            if sensor_type not in self._catalogue:
+                raise UnknownSensorType(sensor_type, list(self._catalogue))
+        return wanted
+
+    def _reading(self, sensor_id: str, row: _Row) -> Reading:
+        ms, sensor_type, value = row
+        # Built from our own stored data, already validated on ingest: no second validation.
+        return Reading.model_construct(
+            sensor_id=sensor_id,
+            sensor_type=sensor_type,
+            timestamp=from_epoch_ms(ms),
+            value=value,
+            unit=self._catalogue[sensor_type].unit,
+        )
+
+
+def _as_bytes(raw: bytes | str | None) -> bytes | None:
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+def _rows(sensor_type: str, members: Iterable[bytes | str]) -> Iterator[_Row]:
+    """History members ``"<ms>:<value>"`` as rows, in the zset's (ascending) order."""
+    for member in members:
+        text = member.decode() if isinstance(member, bytes) else member
+        ms_text, _, value_text = text.partition(":")
+        try:
+            yield int(ms_text), sensor_type, float(value_text)
+        except ValueError:
+            raise StorageError(f"damaged history member {text!r} of type {sensor_type!r}") from None
+
+
+def _lower_bound(sensor_type: str, start_ms: int, after: Position | None) -> int:
+    """The first ms of ``sensor_type`` on the page: items sort by (ms, type); scores are whole."""
+    if after is None:
+        return start_ms
+    first_after = after.ms if sensor_type > after.sensor_type else after.ms + 1
+    return max(start_ms, first_after)
+
+
+def _aware(moment: datetime, name: str) -> datetime:
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
+        raise InvalidArgument(f"{name} must be a datetime with a time zone, got {moment!r}")
+    return moment
+
+
+def _floor_ms(moment: datetime, name: str) -> int:
+    return to_epoch_ms(_aware(moment, name))
+
+
+def _ceil_ms(moment: datetime, name: str) -> int:
+    # Readings have whole milliseconds: one at .000 is before a start at .0005.
+    return -to_epoch_ms(_EPOCH - (_aware(moment, name) - _EPOCH))

@@ -1,0 +1,62 @@
+"""History cursors: opaque, round-tripping, and strict about what they accept."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ev_storage import InvalidCursor, Position, decode_cursor, encode_cursor
+
+
+def test_cursor_is_urlsafe_base64_of_ms_and_type() -> None:
+    cursor = encode_cursor(Position(1706788800000, "battery"))
+    assert cursor == "MTcwNjc4ODgwMDAwMDpiYXR0ZXJ5"
+    assert decode_cursor(cursor) == Position(1706788800000, "battery")
+
+
+@given(
+    ms=st.integers(min_value=0, max_value=253402300799999),
+    sensor_type=st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True),
+)
+def test_round_trip(ms: int, sensor_type: str) -> None:
+    cursor = encode_cursor(Position(ms, sensor_type))
+    assert "=" not in cursor
+    assert cursor.isascii()
+    assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert decode_cursor(cursor) == Position(ms, sensor_type)
+
+
+def test_positions_order_by_time_then_type() -> None:
+    assert Position(1, "speed") < Position(2, "battery")
+    assert Position(1, "battery") < Position(1, "speed")
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "!!!",
+        "not base64 at all",
+        "A",
+        _b64("1706788800000"),
+        _b64("-1:battery"),
+        _b64("+1:battery"),
+        _b64("1_0:battery"),
+        _b64("12:Battery"),
+        _b64("12:"),
+        _b64(":battery"),
+        base64.urlsafe_b64encode(b"\xff\xfe:battery").decode(),
+        "A" * 500,
+    ],
+)
+def test_malformed_cursors_raise_a_readable_error(cursor: str) -> None:
+    with pytest.raises(InvalidCursor, match="malformed cursor") as caught:
+        decode_cursor(cursor)
+    assert isinstance(caught.value, ValueError)

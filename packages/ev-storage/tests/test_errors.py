@@ -1,0 +1,58 @@
+"""Translation of redis-py errors at the package boundary."""
+
+from __future__ import annotations
+
+import pytest
+from redis import exceptions as redis_errors
+
+from ev_storage import StorageError, StorageUnavailable
+from ev_storage.errors import redis_errors_translated, translate
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        redis_errors.ConnectionError("Connection refused"),
+        redis_errors.TimeoutError("Timeout reading from socket"),
+        redis_errors.BusyLoadingError("Redis is loading the dataset in memory"),
+        redis_errors.AuthenticationError("invalid password"),
+        redis_errors.ReadOnlyError("You can't write against a read only replica."),
+        redis_errors.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+        redis_errors.ResponseError("BUSY Redis is busy running a script."),
+        redis_errors.ClusterDownError("The cluster is down"),
+        redis_errors.TryAgainError("Multiple keys request during rehashing of slot"),
+        redis_errors.NoScriptError("No matching script. Please use EVAL."),
+    ],
+)
+def test_passing_states_become_storage_unavailable(exc: redis_errors.RedisError) -> None:
+    translated = translate(exc)
+    assert type(translated) is StorageUnavailable
+    assert str(translated) == f"Redis unavailable: {exc}"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        redis_errors.ResponseError("WRONGTYPE Operation against a key holding the wrong kind"),
+        redis_errors.ResponseError("ERR Error running script"),
+        redis_errors.NoPermissionError("this user has no permissions"),
+        redis_errors.DataError("Invalid input"),
+    ],
+)
+def test_other_errors_become_storage_error(exc: redis_errors.RedisError) -> None:
+    translated = translate(exc)
+    assert type(translated) is StorageError
+    assert str(exc) in str(translated)
+
+
+def test_context_manager_chains_the_original() -> None:
+    original = redis_errors.ConnectionError("reset by peer")
+    with pytest.raises(StorageUnavailable) as caught, redis_errors_translated():
+        raise original
+    assert caught.value.__cause__ is original
+    assert caught.value.reason == "reset by peer"
+
+
+def test_context_manager_leaves_other_exceptions_alone() -> None:
+    with pytest.raises(KeyError), redis_errors_translated():
+        raise KeyError("x")

@@ -1,0 +1,76 @@
+"""Key layout: the contract's patterns, hash tags, and refusal of anything unchecked."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.crc import key_slot
+
+from ev_storage import InvalidKey, KeyLayout, StorageError
+
+
+def test_keys_follow_the_contract() -> None:
+    keys = KeyLayout()
+    assert keys.latest("ev_001", "battery") == "sensor:{ev_001}:battery:latest"
+    assert keys.history("ev_001", "battery") == "sensor:{ev_001}:battery:history"
+    assert keys.summary("ev_001") == "sensor:{ev_001}:summary"
+    assert keys.live_channel("ev_001") == "sensor:{ev_001}:live"
+
+
+def test_prefix_starts_every_key() -> None:
+    keys = KeyLayout("prod:")
+    assert keys.latest("a.b-c_9", "speed") == "prod:sensor:{a.b-c_9}:speed:latest"
+    assert keys.summary("x") == "prod:sensor:{x}:summary"
+
+
+@given(
+    sensor_id=st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True),
+    sensor_type=st.sampled_from(["battery", "speed", "state_of_health"]),
+)
+def test_all_keys_of_a_sensor_share_one_cluster_slot(sensor_id: str, sensor_type: str) -> None:
+    keys = KeyLayout("p:")
+    slots = {
+        key_slot(key.encode())
+        for key in (
+            keys.latest(sensor_id, sensor_type),
+            keys.history(sensor_id, sensor_type),
+            keys.summary(sensor_id),
+        )
+    }
+    assert slots == {key_slot(sensor_id.encode())}
+
+
+@pytest.mark.parametrize(
+    "sensor_id", ["", "a" * 65, "ev 001", "ev}001", "ev{001", "ev:001", "ev*", "é", "a\n", 7]
+)
+def test_refuses_bad_sensor_ids(sensor_id: str) -> None:
+    keys = KeyLayout()
+    with pytest.raises(InvalidKey, match="sensor_id"):
+        keys.latest(sensor_id, "battery")
+    with pytest.raises(InvalidKey):
+        keys.summary(sensor_id)
+    with pytest.raises(InvalidKey):
+        keys.live_channel(sensor_id)
+
+
+@pytest.mark.parametrize(
+    "sensor_type",
+    ["", "Battery", "bat:tery", "bat tery", "1battery", "a" * 33, "history", "summary"],
+)
+def test_refuses_bad_sensor_types(sensor_type: str) -> None:
+    with pytest.raises(InvalidKey, match="sensor_type"):
+        KeyLayout().history("ev_001", sensor_type)
+
+
+@pytest.mark.parametrize("prefix", ["{x}:", "a b", "x*", "p" * 101])
+def test_refuses_bad_prefixes(prefix: str) -> None:
+    with pytest.raises(InvalidKey, match="prefix"):
+        KeyLayout(prefix)
+
+
+def test_invalid_key_is_a_storage_error_and_a_value_error() -> None:
+    with pytest.raises(StorageError):
+        KeyLayout().summary("no way")
+    with pytest.raises(ValueError, match="sensor_id"):
+        KeyLayout().summary("no way")
