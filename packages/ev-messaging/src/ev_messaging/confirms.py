@@ -1,0 +1,100 @@
+"""Bookkeeping of publisher confirms: which sent messages await their ack, and what failed.
+
+Kept apart from the connection handling so the rules (acks with ``multiple``, returns matched to
+their message, failures reported once) are plain logic, testable without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+import pika
+
+from ev_messaging.errors import MessagingError, PublishNacked, Unroutable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)  # identity matters: equal messages are still distinct sends
+class Outgoing:
+    """One accepted message, kept until the broker confirms it."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    properties: pika.BasicProperties
+    returned: str | None = None  # the broker's reason, once a basic.return named this message
+    sends: int = 0
+
+    def unroutable(self, reason: str) -> Unroutable:
+        return Unroutable(
+            self.routing_key,
+            exchange=self.exchange,
+            message_id=self.properties.message_id,
+            reason=reason,
+        )
+
+
+class Confirms:
+    """Messages sent on the current channel, by delivery tag, until acked or nacked."""
+
+    def __init__(self) -> None:
+        self._pending: OrderedDict[int, Outgoing] = OrderedDict()  # ascending tags
+        self.failures: deque[MessagingError] = deque()  # each reported once, oldest first
+        self.confirmed = 0
+        self.returned = 0
+        self.nacked = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def sent(self, tag: int, message: Outgoing) -> None:
+        self._pending[tag] = message
+
+    def take_unconfirmed(self) -> list[Outgoing]:
+        """Forget every pending message (the channel died) and hand them back, oldest first."""
+        messages = list(self._pending.values())
+        self._pending.clear()
+        return messages
+
+    def on_confirm(self, tag: int, multiple: bool, acked: bool) -> int:
+        """Settle ``tag`` (and every lower one with ``multiple``); how many were settled."""
+        settled: list[Outgoing] = []
+        if multiple:
+            while self._pending and next(iter(self._pending)) <= tag:
+                settled.append(self._pending.popitem(last=False)[1])
+        elif tag in self._pending:
+            settled.append(self._pending.pop(tag))
+        for message in settled:
+            if not acked:
+                self.nacked += 1
+                self.failures.append(
+                    PublishNacked(
+                        message.routing_key,
+                        exchange=message.exchange,
+                        message_id=message.properties.message_id,
+                    )
+                )
+            elif message.returned is not None:
+                self.returned += 1
+                self.failures.append(message.unroutable(message.returned))
+            else:
+                self.confirmed += 1
+        return len(settled)
+
+    def on_return(self, exchange: str, routing_key: str, body: bytes, reason: str) -> None:
+        """Mark the message a basic.return names; its ack follows and reports it."""
+        # A return carries no delivery tag, but it precedes the confirm of its message and
+        # returns come in publishing order: the oldest unreturned match is the one.
+        for message in self._pending.values():
+            if (
+                message.returned is None
+                and message.routing_key == routing_key
+                and message.exchange == exchange
+                and message.body == body
+            ):
+                message.returned = reason
+                return
+        logger.warning("basic.return for an unknown message to %r on %r", routing_key, exchange)

@@ -1,0 +1,112 @@
+"""Errors of ev-messaging: one root, :class:`MessagingError`; pika's exceptions never leak out."""
+
+from __future__ import annotations
+
+import pika.exceptions
+
+
+class MessagingError(Exception):
+    """Root of every error this package raises."""
+
+
+class BrokerUnavailable(MessagingError):
+    """No broker could be reached, or a lost connection was not restored in time."""
+
+
+class AuthenticationFailed(MessagingError):
+    """The broker refused the credentials or the virtual host; retrying will not help."""
+
+
+class TopologyError(MessagingError):
+    """The broker refused a declaration, e.g. a queue exists with different arguments."""
+
+
+class Unroutable(MessagingError):
+    """A mandatory message reached no queue (returned by the broker) or named a missing exchange."""
+
+    def __init__(
+        self,
+        routing_key: str,
+        *,
+        exchange: str = "",
+        message_id: str | None = None,
+        reason: str = "NO_ROUTE",
+    ) -> None:
+        super().__init__(routing_key, exchange, message_id, reason)
+        self.routing_key = routing_key
+        self.exchange = exchange
+        self.message_id = message_id
+        self.reason = reason
+
+    def __str__(self) -> str:
+        where = f"exchange {self.exchange!r}" if self.exchange else "the default exchange"
+        msg = f" (message_id {self.message_id})" if self.message_id else ""
+        return f"unroutable: {self.routing_key!r} on {where}{msg}: {self.reason}"
+
+
+class PublishNacked(MessagingError):
+    """The broker refused to take responsibility for a message (basic.nack)."""
+
+    def __init__(self, routing_key: str, *, exchange: str = "", message_id: str | None = None):
+        super().__init__(routing_key, exchange, message_id)
+        self.routing_key = routing_key
+        self.exchange = exchange
+        self.message_id = message_id
+
+    def __str__(self) -> str:
+        msg = f" (message_id {self.message_id})" if self.message_id else ""
+        return f"broker nacked {self.routing_key!r} on exchange {self.exchange!r}{msg}"
+
+
+class ConfirmTimeout(MessagingError):
+    """``flush`` ran out of time with messages still unconfirmed; they stay queued for retry."""
+
+    def __init__(self, unconfirmed: int, timeout: float) -> None:
+        super().__init__(unconfirmed, timeout)
+        self.unconfirmed = unconfirmed
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return f"{self.unconfirmed} message(s) still unconfirmed after {self.timeout:g}s"
+
+
+class Retry(MessagingError):
+    """Raised by a batch handler: a dependency is down, deliver the same batch again later."""
+
+
+# Reply codes meaning "these credentials may not do this": 403 ACCESS_REFUSED, 530 NOT_ALLOWED
+# (e.g. no such virtual host).
+_REFUSED_CODES = frozenset({403, 530})
+
+
+def from_pika(exc: BaseException) -> MessagingError:
+    """The :class:`MessagingError` for a pika exception, for ``raise from_pika(exc) from exc``."""
+    if isinstance(exc, MessagingError):
+        return exc
+    if isinstance(
+        exc,
+        pika.exceptions.ProbableAuthenticationError
+        | pika.exceptions.ProbableAccessDeniedError
+        | pika.exceptions.AuthenticationError,
+    ):
+        return AuthenticationFailed(f"broker refused the connection: {exc!r}")
+    if isinstance(exc, pika.exceptions.ConnectionClosedByBroker | pika.exceptions.ChannelClosed):
+        code, text = exc.reply_code, exc.reply_text
+        if code in _REFUSED_CODES:
+            return AuthenticationFailed(f"broker refused access: {code} {text}")
+        if isinstance(exc, pika.exceptions.ChannelClosed):
+            return MessagingError(f"channel closed: {code} {text}")
+        return BrokerUnavailable(f"connection closed by broker: {code} {text}")
+    if isinstance(exc, pika.exceptions.AMQPConnectionError | OSError):
+        return BrokerUnavailable(f"broker unavailable: {_root_cause(exc)!r}")
+    return MessagingError(f"messaging failed: {exc!r}")
+
+
+def _root_cause(exc: BaseException) -> object:
+    """The socket-level error inside pika's connection-workflow wrappers, for readable logs."""
+    inner: object = exc.args[0] if exc.args else exc
+    attempts = getattr(inner, "exceptions", None)  # AMQPConnectionWorkflowFailed
+    if attempts:
+        last = attempts[-1]
+        return getattr(last, "exception", None) or last
+    return inner if isinstance(inner, BaseException) else exc

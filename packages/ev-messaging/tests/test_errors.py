@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pika.exceptions
+import pytest
+
+from ev_messaging import (
+    AuthenticationFailed,
+    BrokerUnavailable,
+    ConfirmTimeout,
+    MessagingError,
+    PublishNacked,
+    Retry,
+    Unroutable,
+)
+from ev_messaging.errors import from_pika
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (pika.exceptions.ProbableAuthenticationError("x"), AuthenticationFailed),
+        (pika.exceptions.ProbableAccessDeniedError("x"), AuthenticationFailed),
+        (pika.exceptions.ConnectionClosedByBroker(530, "NOT_ALLOWED"), AuthenticationFailed),
+        (pika.exceptions.ChannelClosedByBroker(403, "ACCESS_REFUSED"), AuthenticationFailed),
+        (pika.exceptions.ConnectionClosedByBroker(320, "CONNECTION_FORCED"), BrokerUnavailable),
+        (pika.exceptions.StreamLostError("eof"), BrokerUnavailable),
+        (pika.exceptions.AMQPConnectionError("refused"), BrokerUnavailable),
+        (ConnectionRefusedError(111, "refused"), BrokerUnavailable),
+        (pika.exceptions.ChannelClosedByBroker(406, "PRECONDITION_FAILED"), MessagingError),
+    ],
+)
+def test_pika_errors_are_translated(exc: BaseException, expected: type[MessagingError]) -> None:
+    error = from_pika(exc)
+    assert type(error) is expected
+
+
+def test_every_error_shares_one_root_and_reads_well() -> None:
+    for error in (
+        Unroutable("ev.sensor.x", exchange="ev.sensors", message_id="m"),
+        PublishNacked("k", exchange="e"),
+        ConfirmTimeout(3, 1.5),
+        Retry("redis down"),
+    ):
+        assert isinstance(error, MessagingError)
+    assert str(Unroutable("k")) == "unroutable: 'k' on the default exchange: NO_ROUTE"
+    assert str(ConfirmTimeout(3, 1.5)) == "3 message(s) still unconfirmed after 1.5s"
