@@ -1,0 +1,58 @@
+"""The consumer's configuration, from environment variables (names in the README's table)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConsumerSettings(BaseSettings):
+    """Environment variables of the consumer; the seed's names first."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    redis_host: str = "localhost"
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_password: SecretStr | None = None
+    redis_db: int = Field(default=0, ge=0)
+    redis_key_prefix: str = ""
+    rabbitmq_host: str = "localhost"
+    rabbitmq_port: int = Field(default=5672, ge=1, le=65535)
+    rabbitmq_user: str = "user"
+    rabbitmq_pass: SecretStr = SecretStr("password")
+    rabbitmq_vhost: str = "/"
+    #: Comma-separated broker URLs tried in order; overrides the RABBITMQ_HOST/PORT/... parts.
+    rabbitmq_urls: SecretStr | None = None
+
+    sensor_types: str = ""
+    consumer_prefetch: int = Field(default=1000, ge=1, le=65535)
+    consumer_batch_size: int = Field(default=500, ge=1)
+    consumer_batch_ms: float = Field(default=50.0, gt=0)
+    delivery_limit: int = Field(default=10, ge=1)
+    history_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
+    latest_ttl_s: int | None = Field(default=None, gt=0)
+    summary_ttl_s: int | None = Field(default=None, gt=0)
+    max_future_skew_s: float = Field(default=300.0, ge=0)
+    log_level: str = "INFO"
+
+    def amqp_urls(self) -> tuple[str, ...]:
+        """Broker URLs, from RABBITMQ_URLS or assembled from the seed's variables."""
+        if self.rabbitmq_urls is not None:
+            urls = self.rabbitmq_urls.get_secret_value()
+            return tuple(url.strip() for url in urls.split(",") if url.strip())
+        user = quote(self.rabbitmq_user, safe="")
+        password = quote(self.rabbitmq_pass.get_secret_value(), safe="")
+        vhost = quote(self.rabbitmq_vhost, safe="")
+        return (f"amqp://{user}:{password}@{self.rabbitmq_host}:{self.rabbitmq_port}/{vhost}",)
+
+    def sensor_type_names(self) -> list[str] | None:
+        """The configured types, or None for the whole default catalogue."""
+        names = [name.strip() for name in self.sensor_types.split(",") if name.strip()]
+        return names or None
+
+    @property
+    def history_retention(self) -> timedelta:
+        return timedelta(seconds=self.history_retention_s)

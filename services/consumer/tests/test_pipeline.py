@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from ev_consumer.pipeline import ReadingPipeline
+from ev_messaging import Delivery, Retry
+from ev_schemas import ReadingValidator
+from ev_storage import ReadingWriter, StorageSettings
+
+NOW = datetime(2024, 2, 1, 12, 30, tzinfo=UTC)
+
+
+def delivery(tag: int, body: bytes, routing_key: str = "ev.sensor.battery") -> Delivery:
+    return Delivery(
+        delivery_tag=tag,
+        routing_key=routing_key,
+        body=body,
+        message_id=None,
+        headers={},
+        redelivered=False,
+    )
+
+
+def battery(value: float, minute: int = 0) -> bytes:
+    moment = datetime(2024, 2, 1, 12, minute, tzinfo=UTC)
+    return json.dumps(
+        {
+            "sensor_id": "ev_001",
+            "sensor_type": "battery",
+            "timestamp": moment.isoformat(),
+            "value": value,
+            "unit": "percentage",
+        }
+    ).encode()
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def pipeline(client: redis.Redis, key_prefix: str) -> ReadingPipeline:
+    writer = ReadingWriter(client, StorageSettings(key_prefix=key_prefix))
+    return ReadingPipeline(ReadingValidator(clock=lambda: NOW), writer)
+
+
+@pytest.mark.integration
+def test_valid_readings_are_stored_and_invalid_ones_rejected_with_reasons(
+    pipeline: ReadingPipeline, client: redis.Redis, key_prefix: str
+) -> None:
+    batch = [
+        delivery(1, battery(80.0, 1)),
+        delivery(2, b"{not json"),
+        delivery(3, battery(150.0)),
+        delivery(4, battery(70.0, 2), routing_key="ev.sensor.speed"),
+        delivery(5, battery(75.0, 3), routing_key="something.else"),
+        delivery(6, battery(80.0, 1)),
+    ]
+    rejections = pipeline(batch)
+    assert {r.delivery.delivery_tag: r.reason for r in rejections}.keys() == {2, 3, 4, 5}
+    reasons = {r.delivery.delivery_tag: r.reason for r in rejections}
+    assert "Invalid JSON" in reasons[2]
+    assert "outside the plausible range" in reasons[3]
+    assert "does not match the routing key's type 'speed'" in reasons[4]
+    assert "routing key 'something.else' is not ev.sensor.<sensor_type>" in reasons[5]
+    assert (pipeline.stats.stored, pipeline.stats.duplicates, pipeline.stats.invalid) == (1, 1, 4)
+    latest = client.get(f"{key_prefix}sensor:{{ev_001}}:battery:latest")
+    assert latest is not None
+    assert json.loads(latest)["value"] == 80.0
+
+
+@pytest.mark.integration
+def test_redelivered_batch_changes_nothing(
+    pipeline: ReadingPipeline, client: redis.Redis, key_prefix: str
+) -> None:
+    batch = [delivery(i, battery(50.0 + i, i)) for i in range(1, 6)]
+    pipeline(batch)
+    keys = sorted(client.scan_iter(match=f"{key_prefix}*"))
+    before = {key: client.dump(key) for key in keys}
+    pipeline(batch)
+    assert {key: client.dump(key) for key in keys} == before
+    assert (pipeline.stats.stored, pipeline.stats.duplicates) == (5, 5)
+
+
+@pytest.mark.integration
+def test_unreachable_redis_asks_the_runner_to_retry(key_prefix: str) -> None:
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    writer = ReadingWriter(dead, StorageSettings(key_prefix=key_prefix))
+    pipeline = ReadingPipeline(ReadingValidator(clock=lambda: NOW), writer)
+    with pytest.raises(Retry, match="Redis unavailable"):
+        pipeline([delivery(1, battery(80.0))])
+    assert pipeline.stats.stored == 0
+    assert pipeline.stats.storage_retries == 1
+
+
+def test_a_batch_of_only_invalid_messages_does_not_touch_redis(key_prefix: str) -> None:
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    pipeline = ReadingPipeline(
+        ReadingValidator(clock=lambda: NOW, max_future_skew=timedelta(0)),
+        ReadingWriter(dead, StorageSettings(key_prefix=key_prefix)),
+    )
+    assert len(pipeline([delivery(1, b"[]"), delivery(2, b"null")])) == 2
