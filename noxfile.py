@@ -31,8 +31,11 @@ SERVICES = ["consumer", "api", "simulator"]
 
 
 def _expose_pyenv_interpreters() -> None:
-    """Let pyenv's shims answer for every installed 3.x of the matrix, not only the global one."""
-    if "PYENV_VERSION" in os.environ or shutil.which("pyenv") is None:
+    """Let pyenv's shims answer for every installed 3.x of the matrix, not only the selected one.
+
+    (A shim exports PYENV_VERSION to what it runs, so nox sees only its own version otherwise.)
+    """
+    if shutil.which("pyenv") is None:
         return
     listed = subprocess.run(
         ["pyenv", "versions", "--bare", "--skip-aliases"],
@@ -40,15 +43,16 @@ def _expose_pyenv_interpreters() -> None:
         text=True,
         check=False,
     ).stdout.split()
+    selected = [v for v in os.environ.get("PYENV_VERSION", "").split(":") if v]
     newest: dict[str, str] = {}
     for version in listed:
         minor = ".".join(version.split(".")[:2])
         if minor in PYTHONS and version.replace(".", "").isdigit():
             newest[minor] = max(newest.get(minor, version), version, key=_version_key)
-    if newest:
-        os.environ["PYENV_VERSION"] = ":".join(
-            newest[minor] for minor in PYTHONS if minor in newest
-        )
+    covered = {".".join(v.split(".")[:2]) for v in selected}
+    extra = [newest[minor] for minor in PYTHONS if minor in newest and minor not in covered]
+    if extra:
+        os.environ["PYENV_VERSION"] = ":".join(selected + extra)
 
 
 def _version_key(version: str) -> tuple[int, ...]:
