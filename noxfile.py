@@ -13,7 +13,7 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "types", "tests", "e2e"]
+nox.options.sessions = ["lint", "types", "static", "tests", "e2e"]
 
 ROOT = Path(__file__).parent
 REPORTS = ROOT / ".reports"
@@ -114,6 +114,13 @@ def _install(session: nox.Session, *projects: str, groups: tuple[str, ...] = ("t
             session.install(*deps)
 
 
+def _root_group(name: str) -> tuple[str, ...]:
+    """A dependency group of the workspace's own pyproject.toml (tools, not a package)."""
+    return tuple(
+        nox.project.dependency_groups(nox.project.load_toml(ROOT / "pyproject.toml"), name)
+    )
+
+
 def _pytest(session: nox.Session, *paths: str) -> None:
     REPORTS.mkdir(exist_ok=True)
     report = REPORTS / f"{session.name}.xml".replace("/", "_")
@@ -123,7 +130,7 @@ def _pytest(session: nox.Session, *paths: str) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check over the whole repository."""
-    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "lint"))
+    session.install(*_root_group("lint"))
     session.run("ruff", "check", ".", *session.posargs)
     session.run("ruff", "format", "--check", ".")
 
@@ -132,9 +139,7 @@ def lint(session: nox.Session) -> None:
 def types(session: nox.Session) -> None:
     """mypy --strict over every package and service."""
     _install(session, *PROJECTS, groups=("test",))
-    session.install(
-        *nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "types")
-    )
+    session.install(*_root_group("types"))
     for path in PROJECTS.values():
         session.run("mypy", f"{path}/src", *session.posargs)
 
@@ -151,8 +156,19 @@ def tests(session: nox.Session, project: str) -> None:
 def e2e(session: nox.Session) -> None:
     """End to end: consumer and API as processes, fed by the simulator, read over HTTP and WS."""
     _install(session, *SERVICES)
-    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "e2e"))
+    session.install(*_root_group("e2e"))
     _pytest(session, "tests/e2e")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def static(session: nox.Session) -> None:
+    """Containers and CI without Docker: hadolint the Dockerfiles, schema-check compose and CI."""
+    session.install(*_root_group("static"))
+    dockerfiles = sorted(str(path.relative_to(ROOT)) for path in ROOT.glob("services/*/Dockerfile"))
+    session.run("hadolint", "--failure-threshold", "info", *dockerfiles)
+    session.run("check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml")
+    workflows = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(".github/workflows/*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
 @nox.session(python=DEFAULT_PYTHON, default=False)
@@ -168,3 +184,4 @@ def up(session: nox.Session) -> None:
     """Run consumer, API (:8000) and simulator on the local RabbitMQ and Redis until Ctrl-C."""
     _install(session, *SERVICES, groups=())
     session.run("python", "scripts/stack.py", *session.posargs)
+
