@@ -1,0 +1,28 @@
+"""``python -m ev_api``: serve the API with uvicorn on API_HOST:API_PORT."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from ev_api.app import create_app
+from ev_api.deps import get_settings
+
+
+def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    uvicorn.run(
+        create_app(settings, freeze_gc=True),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level,
+    )
+
+
+if __name__ == "__main__":
+    main()

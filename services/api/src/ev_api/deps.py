@@ -1,0 +1,103 @@
+"""Dependencies shared by the routes: settings, the lifespan's resources, strict query strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import HTTPConnection
+
+from ev_api.live import LiveHub
+from ev_api.settings import Settings
+from ev_schemas import Catalogue
+from ev_storage import ReadingReader
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings from the environment, read once; tests override this dependency."""
+    return Settings()
+
+
+def resolve_settings(app: FastAPI) -> Settings:
+    """The settings the app's routes see, overrides included, so the lifespan agrees with them."""
+    provider = app.dependency_overrides.get(get_settings, get_settings)
+    settings = provider()
+    if not isinstance(settings, Settings):
+        raise TypeError(f"the get_settings override returned {type(settings).__name__}")
+    return settings
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What the lifespan opens once per process and every request shares."""
+
+    catalogue: Catalogue
+    reader: ReadingReader
+    hub: LiveHub
+
+
+def get_resources(connection: HTTPConnection) -> Resources:
+    """The lifespan's resources (works for HTTP requests and WebSockets alike)."""
+    resources = getattr(connection.state, "resources", None)
+    if not isinstance(resources, Resources):
+        raise RuntimeError("the app's lifespan has not run: no Redis client")
+    return resources
+
+
+def get_reader(connection: HTTPConnection) -> ReadingReader:
+    return get_resources(connection).reader
+
+
+def get_catalogue(connection: HTTPConnection) -> Catalogue:
+    return get_resources(connection).catalogue
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReaderDep = Annotated[ReadingReader, Depends(get_reader)]
+CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
+
+
+def declared_query_names(dependant: Dependant) -> frozenset[str]:
+    """Every query parameter a route declares, its dependencies' included."""
+    names: set[str] = set()
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        names.update(field.alias for field in current.query_params)
+        stack.extend(current.dependencies)
+    return frozenset(names)
+
+
+def unknown_query_names(connection: HTTPConnection) -> list[str]:
+    """Query parameters the matched route does not declare (a typo must not be ignored)."""
+    route = connection.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if not isinstance(dependant, Dependant):
+        return []
+    declared = declared_query_names(dependant)
+    return [name for name in dict.fromkeys(connection.query_params) if name not in declared]
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 for a query parameter the route does not take, e.g. ``?limt=5`` or ``?start=``."""
+    unknown = unknown_query_names(request)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": "Unknown query parameter",
+                    "input": request.query_params.get(name),
+                }
+                for name in unknown
+            ]
+        )
+
+
+StrictQuery = Depends(reject_unknown_query)

@@ -1,0 +1,58 @@
+"""Exception handlers: every error answer is JSON with ``detail``, and bad input is never a 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from ev_schemas import ErrorResponse
+from ev_storage import InvalidArgument, StorageError, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+STORAGE_UNAVAILABLE = "storage unavailable"
+INTERNAL_ERROR = "internal error"
+
+
+def _error(status_code: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status_code)
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503: Redis is down or busy; the reason goes to the log, not to the client."""
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return _error(status.HTTP_503_SERVICE_UNAVAILABLE, STORAGE_UNAVAILABLE)
+
+
+async def invalid_argument(request: Request, exc: Exception) -> JSONResponse:
+    """422: a value the storage layer refused (a malformed cursor, an unknown type)."""
+    return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """500 for anything unexpected, with the traceback in the log and nothing in the answer."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    # Most specific first is irrelevant to Starlette (it walks the MRO), but reads better.
+    app.add_exception_handler(StorageUnavailable, storage_unavailable)
+    app.add_exception_handler(InvalidArgument, invalid_argument)
+    app.add_exception_handler(StorageError, internal_error)
+    app.add_exception_handler(Exception, internal_error)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses=`` entries documenting error answers with :class:`ErrorResponse`."""
+    descriptions = {
+        status.HTTP_401_UNAUTHORIZED: "Missing or invalid X-API-Key (only when API_KEYS is set).",
+        status.HTTP_404_NOT_FOUND: "No data for the sensor (or for the sensor type).",
+        status.HTTP_422_UNPROCESSABLE_CONTENT: "Invalid path or query parameter.",
+        status.HTTP_503_SERVICE_UNAVAILABLE: "Redis is unavailable.",
+    }
+    model: type[BaseModel] = ErrorResponse
+    return {code: {"model": model, "description": descriptions[code]} for code in codes}

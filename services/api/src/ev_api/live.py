@@ -1,0 +1,285 @@
+"""The live hub: one Redis pub/sub connection per process, fanned out to WebSocket clients.
+
+Each sensor's live channel is subscribed once, however many clients watch it (reference counted),
+and every message is parsed once and put on each watcher's bounded queue. A watcher whose queue is
+full is cut off (it gets :attr:`Signal.OVERFLOW`) instead of growing memory or slowing the others.
+
+Pub/sub delivers at most once: messages published while the hub's connection is down are lost. So
+when a channel is subscribed again after a reconnect, its watchers get :attr:`Signal.RESYNC` and
+re-read the latest values they may have missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NamedTuple
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+log = logging.getLogger(__name__)
+
+
+class LiveUnavailable(Exception):
+    """The hub could not subscribe in time: Redis pub/sub is unreachable."""
+
+
+class Signal(enum.Enum):
+    """What a watcher's queue carries besides readings."""
+
+    OVERFLOW = "overflow"  # the watcher fell behind; it has been dropped
+    RESYNC = "resync"  # the channel was re-subscribed; readings may have been missed
+    CLOSED = "closed"  # the hub is shutting down
+
+
+class LiveReading(NamedTuple):
+    """A newly stored reading: its type (for filtering) and its canonical JSON, as published."""
+
+    sensor_type: str
+    text: str
+
+
+class Subscription:
+    """One watcher of one sensor: a bounded queue of :class:`LiveReading` and :class:`Signal`."""
+
+    __slots__ = ("_closed", "_queue", "channel")
+
+    def __init__(self, channel: str, queue_size: int) -> None:
+        self.channel = channel
+        self._queue: asyncio.Queue[LiveReading | Signal] = asyncio.Queue(maxsize=queue_size)
+        self._closed = False
+
+    @property
+    def ended(self) -> bool:
+        """Whether delivery stopped (overflow or shutdown); the queue then holds the reason."""
+        return self._closed
+
+    async def get(self) -> LiveReading | Signal:
+        """The next item; after a :class:`Signal` other than RESYNC nothing more comes."""
+        return await self._queue.get()
+
+    def deliver(self, item: LiveReading) -> None:
+        if self._closed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.end(Signal.OVERFLOW)
+
+    def notify(self, signal: Signal) -> None:
+        """Queue ``signal``; a watcher must always learn why it was stopped, so make room."""
+        if self._closed:
+            return
+        if signal is Signal.RESYNC:
+            # A resync re-reads the latest values; a watcher with no room for it is behind anyway.
+            try:
+                self._queue.put_nowait(signal)
+            except asyncio.QueueFull:
+                self.end(Signal.OVERFLOW)
+        else:
+            self.end(signal)
+
+    def end(self, signal: Signal) -> None:
+        """Stop delivery: drop what is queued (the watcher is going away) and queue ``signal``."""
+        self._closed = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(signal)
+
+
+class _Channel:
+    __slots__ = ("ready", "watchers")
+
+    def __init__(self) -> None:
+        self.watchers: set[Subscription] = set()
+        # Set once Redis confirmed the subscription: only then may a watcher read its snapshot.
+        self.ready = asyncio.Event()
+
+
+class LiveHub:
+    """Shares one pub/sub connection among every WebSocket client of the process.
+
+    ``channel_for`` maps a sensor id to its live channel; ``queue_size`` bounds each watcher's
+    queue; ``subscribe_timeout`` bounds the wait for Redis to confirm a new subscription.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        channel_for: Callable[[str], str],
+        queue_size: int,
+        subscribe_timeout: float = 5.0,
+        min_backoff: float = 0.1,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._client = client
+        self._channel_for = channel_for
+        self._queue_size = queue_size
+        self._subscribe_timeout = subscribe_timeout
+        self._min_backoff = min_backoff
+        self._max_backoff = max_backoff
+        self._backoff = min_backoff
+        self._channels: dict[str, _Channel] = {}
+        # SUBSCRIBE commands sent and not yet confirmed, per channel, on the current connection.
+        self._pending: Counter[str] = Counter()
+        self._pubsub: PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the background reader; it connects (and reconnects) on its own."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ev-api-live-hub")
+
+    async def aclose(self) -> None:
+        """Stop the reader, close the connection and tell every watcher the hub is gone."""
+        task, self._task = self._task, None
+        if task is not None:
+            while not task.done():
+                # Ask again until it ends: a cancellation that lands while redis-py is opening
+                # its connection can be lost (seen under anyio on Python 3.11), leaving it reading.
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.1)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("live hub reader ended with an error", exc_info=task.exception())
+        for channel in self._channels.values():
+            for watcher in channel.watchers:
+                watcher.notify(Signal.CLOSED)
+        self._channels.clear()
+
+    @property
+    def channel_count(self) -> int:
+        """How many channels are subscribed (one per watched sensor)."""
+        return len(self._channels)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, sensor_id: str) -> AsyncIterator[Subscription]:
+        """Watch a sensor; returns once Redis confirmed the subscription, so nothing published
+        after this point is missed. Raises :class:`LiveUnavailable` if that takes too long."""
+        name = self._channel_for(sensor_id)
+        watcher = Subscription(name, self._queue_size)
+        channel = self._channels.get(name)
+        is_new = channel is None
+        if channel is None:
+            channel = self._channels[name] = _Channel()
+        channel.watchers.add(watcher)
+        try:
+            if is_new:
+                await self._send_subscribe([name])
+            try:
+                await asyncio.wait_for(channel.ready.wait(), self._subscribe_timeout)
+            except TimeoutError:
+                raise LiveUnavailable(
+                    f"Redis did not confirm the subscription to {name} "
+                    f"within {self._subscribe_timeout:g} s"
+                ) from None
+            yield watcher
+        finally:
+            channel.watchers.discard(watcher)
+            if not channel.watchers and self._channels.get(name) is channel:
+                del self._channels[name]
+                await self._send_unsubscribe(name)
+
+    async def _send_subscribe(self, names: list[str]) -> None:
+        pubsub = self._pubsub
+        if pubsub is None:
+            return  # the reader subscribes every channel when it (re)connects
+        self._pending.update(names)
+        try:
+            await pubsub.subscribe(*names)
+        except (redis_errors.RedisError, OSError) as exc:
+            # The reader sees the broken connection too and re-subscribes after reconnecting.
+            log.debug("live hub: SUBSCRIBE failed: %s", exc)
+
+    async def _send_unsubscribe(self, name: str) -> None:
+        pubsub = self._pubsub
+        if pubsub is None:
+            return
+        try:
+            await pubsub.unsubscribe(name)
+        except (redis_errors.RedisError, OSError) as exc:
+            log.debug("live hub: UNSUBSCRIBE failed: %s", exc)
+
+    async def _run(self) -> None:
+        """Read pub/sub forever; after a failure wait (doubling, capped) and start over."""
+        while True:
+            try:
+                await self._serve()
+            except (redis_errors.RedisError, OSError) as exc:
+                log.warning(
+                    "live hub lost Redis (%s); reconnecting in %.1f s",
+                    str(exc) or type(exc).__name__,
+                    self._backoff,
+                )
+            except Exception:
+                # A bug must not silently end live updates for the whole process.
+                log.exception("live hub failed; restarting in %.1f s", self._backoff)
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, self._max_backoff)
+
+    async def _serve(self) -> None:
+        pubsub = self._client.pubsub()
+        try:
+            await pubsub.connect()  # type: ignore[no-untyped-call]
+            self._pubsub = pubsub
+            self._pending.clear()
+            if self._channels:
+                await self._send_subscribe(list(self._channels))
+            self._backoff = self._min_backoff  # a good connection resets the backoff
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is not None:
+                    self._dispatch(message)
+        finally:
+            self._pubsub = None
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "message":
+            channel = self._channels.get(message["channel"].decode())
+            if channel is not None and channel.watchers:
+                reading = _parse(message["data"])
+                if reading is not None:
+                    for watcher in tuple(channel.watchers):
+                        watcher.deliver(reading)
+        elif kind == "subscribe":
+            name = message["channel"].decode()
+            self._on_subscribed(name, self._channels.get(name))
+
+    def _on_subscribed(self, name: str, channel: _Channel | None) -> None:
+        if self._pending[name] > 0:
+            self._pending[name] -= 1
+            if self._pending[name] > 0:
+                return  # an earlier SUBSCRIBE's confirmation; ours is still to come
+            del self._pending[name]
+        if channel is None:
+            return
+        if channel.ready.is_set():
+            # Subscribed again after a reconnect (ours, or redis-py's own retry): a gap is possible.
+            log.info("live hub: re-subscribed to %s", name)
+            for watcher in tuple(channel.watchers):
+                watcher.notify(Signal.RESYNC)
+        else:
+            channel.ready.set()
+
+
+def _parse(payload: bytes) -> LiveReading | None:
+    """The reading's type and text, worked out once per message rather than once per watcher."""
+    try:
+        text = payload.decode()
+        sensor_type = json.loads(text)["sensor_type"]
+    except (ValueError, TypeError, KeyError):
+        log.warning("live hub: dropped a malformed live message %r", payload[:100])
+        return None
+    if not isinstance(sensor_type, str):
+        log.warning("live hub: dropped a live message without a sensor type %r", payload[:100])
+        return None
+    return LiveReading(sensor_type, text)

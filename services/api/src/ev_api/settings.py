@@ -1,0 +1,101 @@
+"""The API's configuration, read from environment variables (names as in the README table)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ev_schemas import DEFAULT_TYPES, Catalogue, SchemaError, default_catalogue
+from ev_storage import InvalidArgument, StorageSettings
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+def _split_commas(value: object) -> object:
+    """``"a, b,,c"`` -> ``("a", "b", "c")``: list settings are comma-separated in the env."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; unknown environment variables are ignored."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    redis_host: str = "localhost"
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_password: SecretStr | None = None
+    redis_db: int = Field(default=0, ge=0)
+    redis_key_prefix: str = ""
+    #: Seconds to connect or to wait for one reply; keeps /health and requests from hanging.
+    redis_socket_timeout_s: float = Field(default=2.0, gt=0)
+    #: The storage's history retention, as the consumer has it (shared with ev-storage's reader).
+    history_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    #: Accepted values of the X-API-Key header; empty turns authentication off.
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    sensor_types: Annotated[tuple[str, ...], NoDecode] = tuple(t.name for t in DEFAULT_TYPES)
+    history_default_limit: int = Field(default=100, ge=1)
+    history_max_limit: int = Field(default=1000, ge=1)
+    #: Live messages buffered per WebSocket client before it is dropped as too slow.
+    ws_queue_size: int = Field(default=256, ge=1)
+    log_level: LogLevel = "info"
+
+    @field_validator("api_keys", "sensor_types", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("sensor_types")
+    @classmethod
+    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one sensor type is needed")
+        try:
+            default_catalogue().restrict(value)
+        except SchemaError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _limits_consistent(self) -> Self:
+        if self.history_default_limit > self.history_max_limit:
+            raise ValueError(
+                f"HISTORY_DEFAULT_LIMIT ({self.history_default_limit}) exceeds "
+                f"HISTORY_MAX_LIMIT ({self.history_max_limit})"
+            )
+        return self
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _usable_prefix(cls, value: str) -> str:
+        try:
+            StorageSettings(key_prefix=value)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
+
+    def storage(self) -> StorageSettings:
+        """What ev-storage needs to know: the key prefix and the history retention."""
+        return StorageSettings(
+            key_prefix=self.redis_key_prefix,
+            history_retention=timedelta(seconds=self.history_retention_s),
+        )
+
+    def catalogue(self) -> Catalogue:
+        """The configured sensor types, in the configured order."""
+        return default_catalogue().restrict(self.sensor_types)

@@ -1,0 +1,72 @@
+"""Error answers: JSON with ``detail`` everywhere, 500s logged with their traceback."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ev_api import Settings, create_app
+from ev_api.errors import error_responses
+from ev_schemas import ErrorResponse
+from ev_storage import StorageError, UnknownSensorType
+
+
+@pytest.fixture
+def failing(settings: Settings) -> TestClient:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    @app.get("/storage-bug")
+    async def storage_bug() -> None:
+        raise StorageError("Redis error: WRONGTYPE")
+
+    @app.get("/bad-type")
+    async def bad_type() -> None:
+        raise UnknownSensorType("warp", ["battery"])
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_unexpected_errors_are_500_and_logged(
+    failing: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="ev_api.errors"), failing:
+        response = failing.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error"}
+    [record] = [r for r in caplog.records if r.name == "ev_api.errors"]
+    assert record.getMessage() == "GET /boom failed"
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_a_storage_error_that_is_no_outage_is_500(failing: TestClient) -> None:
+    with failing:
+        response = failing.get("/storage-bug")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error"}
+
+
+def test_invalid_storage_arguments_are_422(failing: TestClient) -> None:
+    with failing:
+        response = failing.get("/bad-type")
+    assert response.status_code == 422
+    assert response.json() == {"detail": "unknown sensor type 'warp'; known: battery"}
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("POST", "/health")])
+def test_routing_errors_are_json(client: TestClient, method: str, path: str) -> None:
+    response = client.request(method, path)
+    assert response.status_code in (404, 405)
+    assert set(response.json()) == {"detail"}
+
+
+def test_error_responses_document_error_response() -> None:
+    documented = error_responses(401, 503)
+    assert set(documented) == {401, 503}
+    assert documented[401]["model"] is ErrorResponse
