@@ -184,4 +184,3 @@ def up(session: nox.Session) -> None:
     """Run consumer, API (:8000) and simulator on the local RabbitMQ and Redis until Ctrl-C."""
     _install(session, *SERVICES, groups=())
     session.run("python", "scripts/stack.py", *session.posargs)
-
