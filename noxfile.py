@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -26,6 +27,7 @@ PROJECTS = {
     "consumer": "services/consumer",
     "api": "services/api",
     "simulator": "services/simulator",
+    "bench": "bench",
 }
 SERVICES = ["consumer", "api", "simulator"]
 
@@ -82,16 +84,22 @@ def _pyproject(project: str) -> dict:
     return nox.project.load_toml(ROOT / PROJECTS[project] / "pyproject.toml")
 
 
+@cache
+def _by_distribution() -> dict[str, str]:
+    """In-repo projects by distribution name (``ev-consumer``) -> their key here (``consumer``)."""
+    return {_pyproject(key)["project"]["name"]: key for key in PROJECTS}
+
+
 def _local_closure(project: str) -> list[str]:
     """``project`` and every in-repo project it depends on, dependencies first."""
     order: list[str] = []
 
     def visit(name: str) -> None:
         for requirement in _pyproject(name)["project"].get("dependencies", []):
-            dep = requirement.split(";")[0].split("[")[0].split("~")[0].split(">")[0].split("=")[0]
-            dep = dep.strip()
-            if dep in PROJECTS and dep not in order:
-                visit(dep)
+            dep = re.split(r"[\s;\[<>=!~]", requirement, maxsplit=1)[0]
+            key = _by_distribution().get(dep)
+            if key is not None and key not in order:
+                visit(key)
         if name not in order:
             order.append(name)
 
@@ -184,3 +192,10 @@ def up(session: nox.Session) -> None:
     """Run consumer, API (:8000) and simulator on the local RabbitMQ and Redis until Ctrl-C."""
     _install(session, *SERVICES, groups=())
     session.run("python", "scripts/stack.py", *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark against ceilings measured in the same run (needs wrk); `-- --json PATH`."""
+    _install(session, "bench", groups=())
+    session.run("python", "-m", "ev_bench", *session.posargs)
