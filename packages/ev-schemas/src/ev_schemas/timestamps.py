@@ -13,10 +13,13 @@ def utc_now() -> datetime:
 
 def normalise(moment: datetime) -> datetime:
     """``moment`` in UTC, truncated to the millisecond (the precision readings are stored with)."""
-    if moment.tzinfo is None:
+    offset = moment.utcoffset()
+    if offset is None:
         raise ValueError("naive datetime: a time zone is required")
-    moment = moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    if offset or moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    sub_ms = moment.microsecond % 1000
+    return moment.replace(microsecond=moment.microsecond - sub_ms) if sub_ms else moment
 
 
 def to_epoch_ms(moment: datetime) -> int:
@@ -30,8 +33,9 @@ def from_epoch_ms(ms: int) -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with ``Z``; milliseconds only when there are any."""
-    moment = normalise(moment)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond // 1000:03d}"
+    m = normalise(moment)
+    # f-string formatting: several times faster than strftime, and this runs once per reading.
+    text = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+    if m.microsecond:
+        return f"{text}.{m.microsecond // 1000:03d}Z"
     return text + "Z"
