@@ -1,14 +1,18 @@
 """Measure Redis memory per stored reading (the figures in docs/storage.md).
 
-Writes one sensor's readings at 1 Hz through ReadingWriter under a private prefix, reads
+Writes one sensor's readings (one type, one every ``--interval-s`` seconds, values with one or two
+decimals as vehicles report them) through ReadingWriter under a private prefix, reads
 ``MEMORY USAGE ... SAMPLES 0`` (exact) of each key, prints a Markdown table, deletes its keys.
+Run it against a Redis with the default configuration: the figures assume it.
 
     python packages/ev-storage/scripts/measure_memory.py [--redis-url redis://127.0.0.1:6379/0]
+        [--interval-s 1] [--bucket-ms 60000] [--sizes 100,1000,10000,100000]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,16 +27,23 @@ BATCH = 1_000
 T0 = datetime(2024, 2, 1, tzinfo=UTC)
 
 
-def measure(client: redis.Redis, count: int) -> dict[str, int]:
+def measure(
+    client: redis.Redis, count: int, interval: timedelta, bucket: timedelta | None
+) -> dict[str, int]:
     prefix = f"evmem:{uuid.uuid4().hex[:8]}:"
-    writer = ReadingWriter(client, StorageSettings(key_prefix=prefix))
+    # The whole series stays within the retention window: nothing is trimmed.
+    settings = StorageSettings(
+        key_prefix=prefix, history_retention=interval * count + T0.resolution
+    )
+    if bucket is not None:
+        settings = dataclasses.replace(settings, history_bucket=bucket)
+    writer = ReadingWriter(client, settings)
     rng = random.Random(count)
     readings = [
         Reading(
             sensor_id="ev_001",
             sensor_type="battery",
-            timestamp=T0 + timedelta(seconds=i),
-            # Realistic telemetry: one or two decimals, as vehicles report.
+            timestamp=T0 + interval * i,
             value=round(rng.uniform(20, 100), rng.choice((1, 2))),
             unit="percentage",
         )
@@ -55,15 +66,23 @@ def measure(client: redis.Redis, count: int) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--interval-s", type=float, default=1.0, help="between readings")
+    parser.add_argument("--bucket-ms", type=int, help="history bucket (default: the setting's)")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="readings per run")
     args = parser.parse_args()
+    interval = timedelta(seconds=args.interval_s)
+    bucket = None if args.bucket_ms is None else timedelta(milliseconds=args.bucket_ms)
+    sizes = [int(size) for size in args.sizes.split(",")]
     client = redis.Redis.from_url(args.redis_url)
     try:
-        limit = client.config_get("zset-max-listpack-entries")["zset-max-listpack-entries"]
-        print(f"zset-max-listpack-entries {limit} (smaller histories are one compact listpack)")
+        config = client.config_get("hash-max-listpack-*")
+        print(", ".join(f"{name} {value}" for name, value in sorted(config.items())))
+        bucket_ms = (bucket or StorageSettings().history_bucket) // timedelta(milliseconds=1)
+        print(f"one reading every {args.interval_s:g} s, history bucket {bucket_ms} ms")
         print("| readings | history bytes | bytes/reading | latest bytes | summary bytes |")
         print("| ---: | ---: | ---: | ---: | ---: |")
-        for count in SIZES:
-            usage = measure(client, count)
+        for count in sizes:
+            usage = measure(client, count, interval, bucket)
             per = usage["history"] / count
             print(
                 f"| {count:,} | {usage['history']:,} | {per:.1f} | {usage['latest']} "

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,15 +37,44 @@ def make_reading(
     )
 
 
+def history_rows(client: redis.Redis, key: str) -> list[tuple[int, float]]:
+    """(ms, value) of every reading in a history hash, checking the layout on the way.
+
+    Decoded here independently of ev_storage: 12-byte records (big-endian uint32 offset, double)
+    sorted within each non-empty bucket field, and a meta field ``bucket_ms:newest:first bucket``.
+    """
+    fields: dict[bytes, bytes] = client.hgetall(key)  # type: ignore[assignment]
+    if not fields:
+        return []
+    bucket_ms, newest, first = (int(part) for part in fields.pop(b"meta").split(b":"))
+    rows: list[tuple[int, float]] = []
+    numbers = sorted(int(field) for field in fields)
+    assert numbers[0] == first, (numbers[0], first)
+    for number in numbers:
+        data = fields[str(number).encode()]
+        assert data, number
+        assert len(data) % 12 == 0, (number, data)
+        records = [
+            (number * bucket_ms + off, value) for off, value in struct.iter_unpack(">Id", data)
+        ]
+        assert all(0 <= ms - number * bucket_ms < bucket_ms for ms, _ in records)
+        assert records == sorted(records)
+        assert len({ms for ms, _ in records}) == len(records)
+        rows += records
+    assert rows[-1][0] == newest, (rows[-1], newest)
+    return rows
+
+
 def snapshot(
     client: redis.Redis, keys: KeyLayout, sensor_id: str = SENSOR, types: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    """Everything the writer stores for a sensor, comparable with ``==`` (TTLs left out)."""
+    """Everything the writer stores for a sensor, comparable with ``==`` (TTLs left out).
+
+    Histories are compared byte for byte (every field of the hash), not only as readings.
+    """
     types = types or tuple(CATALOGUE)
     state: dict[str, Any] = {"summary": client.hgetall(keys.summary(sensor_id))}
     for sensor_type in types:
         state[f"{sensor_type}:latest"] = client.get(keys.latest(sensor_id, sensor_type))
-        state[f"{sensor_type}:history"] = client.zrange(
-            keys.history(sensor_id, sensor_type), 0, -1, withscores=True
-        )
+        state[f"{sensor_type}:history"] = client.hgetall(keys.history(sensor_id, sensor_type))
     return state

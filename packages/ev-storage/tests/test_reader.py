@@ -266,11 +266,16 @@ def test_paging_property(
     assert anyio.run(collect) == expected
 
 
-async def test_history_reports_a_damaged_member(
+async def test_history_reports_damaged_buckets_and_meta(
     reader: ReadingReader, redis_client: redis.Redis
 ) -> None:
-    redis_client.zadd(reader.keys.history(SENSOR, "battery"), {"garbage": T0_MS})
-    with pytest.raises(StorageError, match="damaged history member 'garbage'"):
+    key = reader.keys.history(SENSOR, "battery")
+    bucket = str(T0_MS // 120_000)
+    redis_client.hset(key, mapping={"meta": f"120000:{T0_MS}:0", bucket: "garbage"})
+    with pytest.raises(StorageError, match=f"damaged history bucket {bucket}: 7 bytes"):
+        await reader.history(SENSOR, start=T0, end=T0)
+    redis_client.hset(key, "meta", "garbage")
+    with pytest.raises(StorageError, match="damaged history meta b'garbage'"):
         await reader.history(SENSOR, start=T0, end=T0)
 
 

@@ -17,6 +17,7 @@ def test_defaults() -> None:
     assert settings.retention_ms == 7 * 24 * 3600 * 1000
     assert settings.latest_ttl_ms is None
     assert settings.summary_ttl_ms is None
+    assert settings.history_bucket_ms == 120_000
 
 
 def test_ttls_in_whole_milliseconds() -> None:
@@ -32,11 +33,19 @@ def test_frozen() -> None:
         StorageSettings().key_prefix = "x"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("field", ["history_retention", "latest_ttl", "summary_ttl"])
+@pytest.mark.parametrize(
+    "field", ["history_retention", "latest_ttl", "summary_ttl", "history_bucket"]
+)
 @pytest.mark.parametrize("span", [timedelta(0), timedelta(seconds=-1), timedelta(microseconds=999)])
 def test_spans_must_be_at_least_a_millisecond(field: str, span: timedelta) -> None:
     with pytest.raises(InvalidArgument, match=field):
         StorageSettings(**{field: span})  # type: ignore[arg-type]
+
+
+def test_history_bucket_fits_a_32_bit_offset() -> None:
+    assert StorageSettings(history_bucket=timedelta(milliseconds=2**32)).history_bucket_ms == 2**32
+    with pytest.raises(InvalidArgument, match="history_bucket must be at most"):
+        StorageSettings(history_bucket=timedelta(milliseconds=2**32 + 1))
 
 
 def test_spans_must_be_timedeltas() -> None:

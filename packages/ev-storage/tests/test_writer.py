@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -9,11 +10,11 @@ from typing import Any
 
 import pytest
 import redis
-from _storage_helpers import SENSOR, T0_MS, make_reading, snapshot
+from _storage_helpers import SENSOR, T0_MS, history_rows, make_reading, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ev_schemas import Reading
+from ev_schemas import Reading, timestamp_ms
 from ev_storage import (
     InvalidArgument,
     InvalidKey,
@@ -48,9 +49,12 @@ def test_a_new_reading_updates_latest_history_and_summary(
     assert writer.store(reading) is STORED
     keys = writer.keys
     assert redis_client.get(keys.latest(SENSOR, "battery")) == reading.to_json()
-    assert redis_client.zrange(keys.history(SENSOR, "battery"), 0, -1, withscores=True) == [
-        (b"1706788800000:85.5", 1706788800000.0)
-    ]
+    # T0 starts a 2-minute bucket; meta is bucket size, newest reading, first bucket.
+    bucket = T0_MS // 120_000
+    assert redis_client.hgetall(keys.history(SENSOR, "battery")) == {
+        str(bucket).encode(): struct.pack(">Id", 0, 85.5),
+        b"meta": f"120000:{T0_MS}:{bucket}".encode(),
+    }
     assert redis_client.hgetall(keys.summary(SENSOR)) == {
         b"battery:count": b"1",
         b"battery:min": b"85.5",
@@ -103,9 +107,9 @@ def test_out_of_order_reading_keeps_the_newest_as_latest(
     assert writer.store_many([newest, older]) == [STORED, STORED]
     keys = writer.keys
     assert redis_client.get(keys.latest(SENSOR, "battery")) == newest.to_json()
-    assert redis_client.zrange(keys.history(SENSOR, "battery"), 0, -1) == [
-        b"1706788801000:40.0",
-        b"1706788805000:60.0",
+    assert history_rows(redis_client, keys.history(SENSOR, "battery")) == [
+        (T0_MS + 1000, 40.0),
+        (T0_MS + 5000, 60.0),
     ]
 
 
@@ -155,13 +159,8 @@ def test_retention_trims_history_behind_the_newest(
     )
     readings = [make_reading(ms, 50.0) for ms in (0, HOUR_MS // 2, HOUR_MS, 2 * HOUR_MS)]
     assert writer.store_many(readings) == [STORED] * 4
-    history: Any = redis_client.zrange(
-        writer.keys.history(SENSOR, "battery"), 0, -1, withscores=True
-    )
-    assert [score for _, score in history] == [
-        T0_MS + HOUR_MS,
-        T0_MS + 2 * HOUR_MS,
-    ]
+    history = history_rows(redis_client, writer.keys.history(SENSOR, "battery"))
+    assert [ms for ms, _ in history] == [T0_MS + HOUR_MS, T0_MS + 2 * HOUR_MS]
     # Aggregates cover every distinct reading stored, not only the window.
     assert redis_client.hget(writer.keys.summary(SENSOR), "battery:count") == b"4"
 
@@ -296,21 +295,34 @@ def deliveries(draw: st.DrawFn, span_ms: int) -> tuple[list[Reading], list[Readi
     return readings, draw(st.permutations(readings + again))
 
 
-def _fresh_writer(client: redis.Redis, key_prefix: str, retention: timedelta) -> ReadingWriter:
+def _fresh_writer(
+    client: redis.Redis, key_prefix: str, retention: timedelta, bucket_ms: int = 120_000
+) -> ReadingWriter:
     sub_prefix = f"{key_prefix}{uuid.uuid4().hex[:8]}:"
-    return ReadingWriter(
-        client, StorageSettings(key_prefix=sub_prefix, history_retention=retention)
+    settings = StorageSettings(
+        key_prefix=sub_prefix,
+        history_retention=retention,
+        history_bucket=timedelta(milliseconds=bucket_ms),
     )
+    return ReadingWriter(client, settings)
+
+
+# History buckets from one reading each to all readings in one, so that trimming and inserting
+# meet bucket edges everywhere.
+BUCKETS_MS = st.sampled_from([1, 7, 250, 1000, 120_000])
 
 
 @settings(REDIS_EXAMPLES)
-@given(case=deliveries(span_ms=HOUR_MS))
+@given(case=deliveries(span_ms=HOUR_MS), bucket_ms=BUCKETS_MS)
 def test_any_delivery_order_with_duplicates_leaves_the_same_state(
-    redis_client: redis.Redis, key_prefix: str, case: tuple[list[Reading], list[Reading]]
+    redis_client: redis.Redis,
+    key_prefix: str,
+    case: tuple[list[Reading], list[Reading]],
+    bucket_ms: int,
 ) -> None:
     readings, delivery = case
-    in_order = _fresh_writer(redis_client, key_prefix, timedelta(days=7))
-    shuffled = _fresh_writer(redis_client, key_prefix, timedelta(days=7))
+    in_order = _fresh_writer(redis_client, key_prefix, timedelta(days=7), bucket_ms)
+    shuffled = _fresh_writer(redis_client, key_prefix, timedelta(days=7), bucket_ms)
     in_order.store_many(sorted(readings, key=lambda r: r.timestamp))
     outcomes = shuffled.store_many(delivery)
     assert outcomes.count(STORED) == len(readings)
@@ -322,14 +334,20 @@ def test_any_delivery_order_with_duplicates_leaves_the_same_state(
 
 
 @settings(REDIS_EXAMPLES)
-@given(case=deliveries(span_ms=5000))
+@given(case=deliveries(span_ms=5000), bucket_ms=BUCKETS_MS)
 def test_history_and_latest_do_not_depend_on_order_across_the_retention_edge(
-    redis_client: redis.Redis, key_prefix: str, case: tuple[list[Reading], list[Reading]]
+    redis_client: redis.Redis,
+    key_prefix: str,
+    case: tuple[list[Reading], list[Reading]],
+    bucket_ms: int,
 ) -> None:
-    """Stored-then-trimmed or expired on arrival: history ends the same (summaries may differ)."""
+    """Stored-then-trimmed or expired on arrival: history ends the same (summaries may differ).
+
+    Byte for byte: the buckets, their records and the meta field.
+    """
     readings, delivery = case
-    in_order = _fresh_writer(redis_client, key_prefix, timedelta(seconds=1))
-    shuffled = _fresh_writer(redis_client, key_prefix, timedelta(seconds=1))
+    in_order = _fresh_writer(redis_client, key_prefix, timedelta(seconds=1), bucket_ms)
+    shuffled = _fresh_writer(redis_client, key_prefix, timedelta(seconds=1), bucket_ms)
     in_order.store_many(sorted(readings, key=lambda r: r.timestamp))
     shuffled.store_many(delivery)
     types = tuple(TYPES_AND_RANGES)
@@ -337,3 +355,9 @@ def test_history_and_latest_do_not_depend_on_order_across_the_retention_edge(
     got = snapshot(redis_client, shuffled.keys, types=types)
     del expected["summary"], got["summary"]
     assert got == expected
+    # And what is kept is exactly the window behind each type's newest reading.
+    for sensor_type in types:
+        own = [r for r in readings if r.sensor_type == sensor_type]
+        newest = max((timestamp_ms(r) for r in own), default=0)
+        window = sorted((timestamp_ms(r), r.value) for r in own if timestamp_ms(r) >= newest - 1000)
+        assert history_rows(redis_client, shuffled.keys.history(SENSOR, sensor_type)) == window

@@ -5,27 +5,24 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio
+from redis.client import NEVER_DECODE
 
 from ev_schemas import Catalogue, HistoryPage, Reading, SensorSummary, from_epoch_ms, to_epoch_ms
 from ev_storage.cursor import Position, decode_cursor, encode_cursor
-from ev_storage.errors import (
-    InvalidArgument,
-    StorageError,
-    UnknownSensorType,
-    redis_errors_translated,
-)
+from ev_storage.errors import InvalidArgument, UnknownSensorType, redis_errors_translated
+from ev_storage.history import HistoryScan, Row
 from ev_storage.keys import KeyLayout, check_sensor_id
 from ev_storage.settings import StorageSettings
 from ev_storage.summary import summary_from_hash
 
-#: One history row: (timestamp ms, sensor type, value). Tuples order as the items must.
-_Row = tuple[int, str, float]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# redis-py's per-command option to return a reply's bulk strings as bytes.
+_RAW: dict[str, Any] = {NEVER_DECODE: True}
 
 
 class ReadingReader:
@@ -44,6 +41,8 @@ class ReadingReader:
         self._client: Any = client
         self._catalogue = catalogue
         self._keys = KeyLayout(settings.key_prefix)
+        # A guess: each history knows its own bucket size (see HistoryScan).
+        self._bucket_ms = settings.history_bucket_ms
 
     @property
     def keys(self) -> KeyLayout:
@@ -104,23 +103,30 @@ class ReadingReader:
         bounds = [
             (sensor_type, _lower_bound(sensor_type, start_ms, after)) for sensor_type in types
         ]
-        bounds = [(sensor_type, low) for sensor_type, low in bounds if low <= end_ms]
-        if not bounds:
-            return HistoryPage(sensor_id=sensor_id, items=[], next_cursor=None)
-        with redis_errors_translated():
-            pipe = self._client.pipeline(transaction=False)
-            for sensor_type, low in bounds:
+        scans = [
+            HistoryScan(
+                self._keys.history(sensor_id, sensor_type),
+                sensor_type,
+                low=low,
+                high=end_ms,
                 # limit + 1 of each type suffice: the merged page's limit + 1 come from those.
-                pipe.zrangebyscore(
-                    self._keys.history(sensor_id, sensor_type), low, end_ms, start=0, num=limit + 1
-                )
-            replies: list[Any] = await pipe.execute()
-        merged = heapq.merge(
-            *(
-                _rows(sensor_type, members)
-                for (sensor_type, _), members in zip(bounds, replies, strict=True)
+                want=limit + 1,
+                bucket_ms=self._bucket_ms,
             )
-        )
+            for sensor_type, low in bounds
+        ]
+        while pending := [scan for scan in scans if not scan.done]:
+            rounds = [scan.commands() for scan in pending]
+            with redis_errors_translated():
+                pipe = self._client.pipeline(transaction=False)
+                for command in itertools.chain.from_iterable(rounds):
+                    # Buckets are binary: never decoded, even by a decode_responses client.
+                    pipe.execute_command(*command, **_RAW)
+                replies: list[Any] = await pipe.execute()
+            for scan, commands in zip(pending, rounds, strict=True):
+                scan.receive(replies[: len(commands)])
+                del replies[: len(commands)]
+        merged = heapq.merge(*(scan.rows for scan in scans))
         rows = list(itertools.islice(merged, limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
@@ -139,7 +145,7 @@ class ReadingReader:
                 raise UnknownSensorType(sensor_type, list(self._catalogue))
         return wanted
 
-    def _reading(self, sensor_id: str, row: _Row) -> Reading:
+    def _reading(self, sensor_id: str, row: Row) -> Reading:
         ms, sensor_type, value = row
         # Built from our own stored data, already validated on ingest: no second validation.
         return Reading.model_construct(
@@ -153,17 +159,6 @@ class ReadingReader:
 
 def _as_bytes(raw: bytes | str | None) -> bytes | None:
     return raw.encode() if isinstance(raw, str) else raw
-
-
-def _rows(sensor_type: str, members: Iterable[bytes | str]) -> Iterator[_Row]:
-    """History members ``"<ms>:<value>"`` as rows, in the zset's (ascending) order."""
-    for member in members:
-        text = member.decode() if isinstance(member, bytes) else member
-        ms_text, _, value_text = text.partition(":")
-        try:
-            yield int(ms_text), sensor_type, float(value_text)
-        except ValueError:
-            raise StorageError(f"damaged history member {text!r} of type {sensor_type!r}") from None
 
 
 def _lower_bound(sensor_type: str, start_ms: int, after: Position | None) -> int:

@@ -1,4 +1,4 @@
-"""What a deployment chooses about storage: key prefix, history retention, TTLs."""
+"""What a deployment chooses about storage: key prefix, history retention and buckets, TTLs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from ev_storage.errors import InvalidArgument
 from ev_storage.keys import check_prefix
 
 _MS = timedelta(milliseconds=1)
+#: A record stores its offset in its bucket as an unsigned 32-bit integer of milliseconds.
+MAX_HISTORY_BUCKET = timedelta(milliseconds=2**32)
 
 
 def whole_ms(span: timedelta) -> int:
@@ -23,16 +25,29 @@ class StorageSettings:
     ``history_retention`` bounds each history relative to its newest reading, and is also the
     history key's expiry, so a sensor that stops reporting ages out. ``latest_ttl`` and
     ``summary_ttl`` are optional expiries (None keeps those keys until deleted).
+
+    ``history_bucket`` is the time span packed into one field of a history hash. A write rewrites
+    its bucket, so its cost grows with the readings per bucket, while the memory per reading
+    grows when buckets hold few: about 50-200 readings per bucket is best (the default, 2
+    minutes, holds 120 at 1 Hz; see docs/storage.md). It applies to histories created from then
+    on: an existing history keeps the size it was created with (stored in it), so changing the
+    setting is safe.
     """
 
     key_prefix: str = ""
     history_retention: timedelta = timedelta(days=7)
     latest_ttl: timedelta | None = None
     summary_ttl: timedelta | None = None
+    history_bucket: timedelta = timedelta(minutes=2)
 
     def __post_init__(self) -> None:
         check_prefix(self.key_prefix)
         _check_span("history_retention", self.history_retention)
+        _check_span("history_bucket", self.history_bucket)
+        if self.history_bucket > MAX_HISTORY_BUCKET:
+            raise InvalidArgument(
+                f"history_bucket must be at most {MAX_HISTORY_BUCKET}, got {self.history_bucket}"
+            )
         if self.latest_ttl is not None:
             _check_span("latest_ttl", self.latest_ttl)
         if self.summary_ttl is not None:
@@ -41,6 +56,10 @@ class StorageSettings:
     @property
     def retention_ms(self) -> int:
         return whole_ms(self.history_retention)
+
+    @property
+    def history_bucket_ms(self) -> int:
+        return whole_ms(self.history_bucket)
 
     @property
     def latest_ttl_ms(self) -> int | None:

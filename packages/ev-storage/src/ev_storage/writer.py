@@ -13,6 +13,7 @@ import redis
 
 from ev_schemas import Reading, timestamp_ms
 from ev_storage.errors import InvalidArgument, StorageError, redis_errors_translated
+from ev_storage.history import pack_value
 from ev_storage.keys import KeyLayout
 from ev_storage.settings import StorageSettings
 
@@ -58,6 +59,7 @@ class ReadingWriter:
             str(settings.latest_ttl_ms or 0),
             str(settings.summary_ttl_ms or 0),
         )
+        self._bucket_arg = str(settings.history_bucket_ms)
 
     @property
     def keys(self) -> KeyLayout:
@@ -105,6 +107,9 @@ class ReadingWriter:
             reading.sensor_type,
             *self._fixed_args,
             self._keys.live_channel(reading.sensor_id),
+            # The history stores the double's 8 bytes: exact, whatever Lua makes of the text.
+            pack_value(float(reading.value)),
+            self._bucket_arg,
         ]
         return keys, args
 
