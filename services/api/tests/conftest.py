@@ -6,10 +6,12 @@ import contextlib
 import socket
 import urllib.parse
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from _private_redis import PrivateRedis
 from fastapi.testclient import TestClient
 
 from ev_api import Settings, create_app
@@ -93,3 +95,33 @@ def closed_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A started redis-server of this test alone; killed afterwards."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def make_private_client(
+    make_client: Callable[..., TestClient], private_redis: PrivateRedis
+) -> Callable[..., TestClient]:
+    """The app on the private Redis (prefix as usual); keyword arguments override settings."""
+
+    def make(**overrides: Any) -> TestClient:
+        fields: dict[str, Any] = {
+            "redis_host": "127.0.0.1",
+            "redis_port": private_redis.port,
+            "redis_db": 0,
+            "redis_password": private_redis.password,
+        }
+        fields.update(overrides)
+        return make_client(**fields)
+
+    return make

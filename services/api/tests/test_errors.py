@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from ev_api import Settings, create_app
-from ev_api.errors import error_responses
+from ev_api.errors import error_responses, storage_unavailable
 from ev_schemas import ErrorResponse
-from ev_storage import StorageError, UnknownSensorType
+from ev_storage import StorageError, StorageUnavailable, UnknownSensorType
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_unexpected_errors_are_500_and_logged(
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error"}
     [record] = [r for r in caplog.records if r.name == "ev_api.errors"]
-    assert record.getMessage() == "GET /boom failed"
+    assert record.getMessage() == "GET '/boom' failed"
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], RuntimeError)
 
@@ -70,3 +71,16 @@ def test_error_responses_document_error_response() -> None:
     documented = error_responses(401, 503)
     assert set(documented) == {401, 503}
     assert documented[401]["model"] is ErrorResponse
+
+
+@pytest.mark.anyio
+async def test_a_crafted_path_cannot_forge_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    # Routes validate sensor ids before any Redis call; this guards the handler on its own.
+    path = "/api/v1/sensor/x\x1b[2KFAKE ERROR line" + "y" * 1000  # a terminal escape
+    request = Request({"type": "http", "method": "GET", "path": path, "headers": []})
+    response = await storage_unavailable(request, StorageUnavailable("refused"))
+    assert response.status_code == 503
+    [line] = [line for line in caplog.text.splitlines() if "Redis unavailable" in line]
+    assert "\x1b" not in line
+    assert "\\x1b[2KFAKE" in line
+    assert len(line) < 300

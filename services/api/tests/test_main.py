@@ -10,11 +10,16 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from _api_helpers import wait_until
+import redis
+from _api_helpers import reading, wait_until
+from _private_redis import PrivateRedis
+
+from ev_storage import ReadingWriter, StorageSettings
 
 
 def _free_port() -> int:
@@ -32,47 +37,82 @@ def _get(url: str) -> tuple[int, Any]:
         return error.code, json.load(error)
 
 
-@pytest.fixture
-def server(redis_location: dict[str, Any], key_prefix: str) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "REDIS_HOST": redis_location["redis_host"],
-        "REDIS_PORT": str(redis_location["redis_port"]),
-        "REDIS_DB": str(redis_location["redis_db"]),
-        "REDIS_KEY_PREFIX": key_prefix,
-        "API_HOST": "127.0.0.1",
-        "API_PORT": str(port),
-        "API_KEYS": "process-key",
-        "LOG_LEVEL": "warning",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ev_api"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
+class Server:
+    """``python -m ev_api`` as a process; its output is kept for checks of what it logged."""
 
-    def ready() -> bool:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"ev_api exited with {process.returncode}: {output}")
-        try:
-            return _get(f"{base}/health")[0] == 200
-        except OSError:
-            return False
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.output = ""
+        full_env = {**os.environ, **env, "API_HOST": "127.0.0.1", "API_PORT": str(self.port)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ev_api"],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
 
-    try:
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                output = self.process.stdout.read().decode() if self.process.stdout else ""
+                pytest.fail(f"ev_api exited with {self.process.returncode}: {output}")
+            try:
+                return _get(f"{self.base}/health")[0] == 200
+            except OSError:
+                return False
+
         wait_until(ready, timeout=20, what="the API to answer /health")
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown (lifespan included)
+
+    def stop(self) -> str:
+        """Stop gracefully (SIGINT: uvicorn's shutdown, lifespan included); the output."""
+        process = self.process
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=10)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-            if process.stdout:
+            if process.stdout and not process.stdout.closed:
+                self.output = process.stdout.read().decode()
                 process.stdout.close()
+        return self.output
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[[dict[str, str]], Server]]:
+    servers: list[Server] = []
+
+    def start(env: dict[str, str]) -> Server:
+        server = Server(env)
+        servers.append(server)
+        server.wait_ready()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture
+def server(
+    start_server: Callable[[dict[str, str]], Server],
+    redis_location: dict[str, Any],
+    key_prefix: str,
+) -> str:
+    env = {
+        "REDIS_HOST": redis_location["redis_host"],
+        "REDIS_PORT": str(redis_location["redis_port"]),
+        "REDIS_DB": str(redis_location["redis_db"]),
+        "REDIS_KEY_PREFIX": key_prefix,
+        "API_KEYS": "process-key",
+        "LOG_LEVEL": "warning",
+    }
+    return start_server(env).base
 
 
 def test_serves_with_settings_from_the_environment(server: str) -> None:
@@ -88,3 +128,64 @@ def test_serves_with_settings_from_the_environment(server: str) -> None:
         urllib.request.urlopen(request, timeout=2)
     assert missing.value.code == 404
     missing.value.close()
+
+
+def _get_with_key(url: str, key: str | None) -> tuple[int, dict[str, str], Any]:
+    headers = {} if key is None else {"X-API-Key": key}
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, _lower(response.headers.items()), json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, _lower(error.headers.items()), json.load(error)
+
+
+def test_auth_rate_limit_and_no_secret_in_the_logs(
+    start_server: Callable[[dict[str, str]], Server], tmp_path: Path, key_prefix: str
+) -> None:
+    password, key = "redis-Pa55-word", "process-key-0123"
+    redis_server = PrivateRedis(tmp_path, password=password)
+    redis_server.start()
+    try:
+        with redis.Redis(port=redis_server.port, password=password) as direct:
+            ReadingWriter(direct, StorageSettings(key_prefix=key_prefix)).store_many([reading()])
+        server = start_server(
+            {
+                "REDIS_HOST": "127.0.0.1",
+                "REDIS_PORT": str(redis_server.port),
+                "REDIS_PASSWORD": password,
+                "REDIS_KEY_PREFIX": key_prefix,
+                "REDIS_SOCKET_TIMEOUT_S": "0.5",
+                "API_KEYS": f"other-key,{key}",
+                "RATE_LIMIT_PER_MINUTE": "3",
+                "LOG_LEVEL": "info",
+            }
+        )
+        url = f"{server.base}/api/v1/sensor/ev_001/battery"
+        assert _get_with_key(url, None)[0] == 401
+        assert _get_with_key(url, "wrong-key")[0] == 401
+        assert [_get_with_key(url, key)[0] for _ in range(3)] == [200, 200, 200]
+        status, headers, body = _get_with_key(url, key)
+        assert status == 429
+        assert 1 <= int(headers["retry-after"]) <= 60
+        assert body["detail"].startswith("rate limit exceeded")
+        assert _get_with_key(url, "other-key")[0] == 200  # a budget per key
+        # Redis gone: the limiter fails open (logged), the route answers 503 (logged).
+        redis_server.kill()
+        assert _get_with_key(url, "other-key")[0] == 503
+        output = server.stop()
+    finally:
+        redis_server.kill()
+    assert "ev-api" in output
+    assert "rate limit 3/min" in output
+    assert "rate limiter: Redis failed" in output
+    # Error logs show the (untrusted) path as a truncated repr.
+    assert "GET '/api/v1/sensor/ev_001/battery': Redis unavailable" in output
+    assert password not in output
+    assert key not in output
+    assert "other-key" not in output
+
+
+def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {name.lower(): value for name, value in items}

@@ -224,3 +224,28 @@ async def test_resync_sends_only_what_changed(
         await relay
     assert socket.sent[2] == missed.to_json().decode()
     assert len(socket.sent) == 3  # battery had not changed: not sent again
+
+
+def test_resume_after_a_reconnect_without_a_gap(client: TestClient, writer: ReadingWriter) -> None:
+    """The documented way back: remember the last timestamp seen per type, read history from it
+    (inclusive: the overlap is dropped by (type, timestamp)), then reconnect for live readings."""
+    writer.store_many([reading("battery", 0)])
+    last_seen: dict[str, str] = {}
+    with client.websocket_connect(f"{WS}/ev_001?types=battery") as ws:
+        message = ws.receive_json()
+        last_seen[message["sensor_type"]] = message["timestamp"]
+    # Stored while the client was away: none of these reaches it live.
+    writer.store_many([reading("battery", second) for second in (1, 2, 3)])
+    seen = {("battery", last_seen["battery"])}
+    page = client.get(
+        "/api/v1/sensor/ev_001/history",
+        params={"sensor_type": "battery", "start_time": last_seen["battery"]},
+    ).json()
+    missed = [
+        item for item in page["items"] if (item["sensor_type"], item["timestamp"]) not in seen
+    ]
+    assert [item["timestamp"][-3:] for item in missed] == ["01Z", "02Z", "03Z"]
+    with client.websocket_connect(f"{WS}/ev_001?types=battery") as ws:
+        assert ws.receive_json()["timestamp"].endswith("03Z")  # the snapshot: already in history
+        writer.store_many([reading("battery", 4)])
+        assert ws.receive_json()["timestamp"].endswith("04Z")

@@ -21,6 +21,10 @@ def main() -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level,
+        # uvicorn pings every WebSocket and closes one whose pong does not come back in time:
+        # dead clients (a laptop lid closed, a NAT that forgot the flow) free their queue.
+        ws_ping_interval=settings.ws_ping_interval_s or None,
+        ws_ping_timeout=settings.ws_ping_timeout_s,
     )
 
 

@@ -16,17 +16,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import EqualJitterBackoff
 
 from ev_api.__about__ import __version__
 from ev_api.auth import require_api_key
 from ev_api.deps import Resources, get_settings, resolve_settings
 from ev_api.errors import install_error_handlers
 from ev_api.live import LiveHub
+from ev_api.ratelimit import RateLimiter, enforce_rate_limit
 from ev_api.routes import health, live, sensors
 from ev_api.settings import Settings
+from ev_api.storage_client import redis_client
 from ev_storage import ReadingReader
 
 log = logging.getLogger(__name__)
@@ -46,23 +45,6 @@ TAGS = [
 ]
 
 
-def redis_client(settings: Settings) -> Redis:
-    """The process's one Redis client: bounded timeouts and quick, few retries, so a request or
-    a health check fails within about ``REDIS_SOCKET_TIMEOUT_S`` rather than hanging."""
-    password = settings.redis_password
-    return Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
-        db=settings.redis_db,
-        password=None if password is None else password.get_secret_value(),
-        socket_timeout=settings.redis_socket_timeout_s,
-        socket_connect_timeout=settings.redis_socket_timeout_s,
-        retry=Retry(EqualJitterBackoff(cap=0.1, base=0.01), retries=2),
-        decode_responses=False,  # stored JSON is returned as bytes, untouched
-        client_name="ev-api",
-    )
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     """Open the Redis client, reader and live hub for the process; close them at shutdown."""
@@ -76,31 +58,45 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         queue_size=settings.ws_queue_size,
         subscribe_timeout=2 * settings.redis_socket_timeout_s,
     )
+    limiter = None
+    if settings.rate_limit_per_minute:
+        limiter = RateLimiter(
+            client,
+            prefix=settings.redis_key_prefix,
+            limit=settings.rate_limit_per_minute,
+            fail_open=settings.rate_limit_fail_open,
+            timeout=settings.redis_socket_timeout_s,
+        )
     await hub.start()
+    # Names and switches only: never the password or the API keys.
     log.info(
-        "ev-api %s: Redis %s:%s db %s, key prefix %r, %s sensor types, authentication %s",
+        "ev-api %s: Redis %s:%s db %s (TLS %s, password %s), key prefix %r, %s sensor types, "
+        "authentication %s (%d keys), rate limit %s",
         __version__,
         settings.redis_host,
         settings.redis_port,
         settings.redis_db,
+        "on" if settings.redis_tls else "off",
+        "set" if settings.redis_password is not None else "unset",
         settings.redis_key_prefix,
         len(catalogue),
         "on" if settings.auth_enabled else "off",
+        len(settings.api_keys),
+        _describe_limit(settings),
     )
     if app.state.freeze_gc:
         # Long-lived startup objects leave the GC's generations: fewer, shorter full collections,
         # which otherwise dominate the tail latency of this service.
         gc.freeze()
     try:
-        yield {"resources": Resources(catalogue=catalogue, reader=reader, hub=hub)}
+        yield {"resources": Resources(catalogue=catalogue, reader=reader, hub=hub, limiter=limiter)}
     finally:
         await hub.aclose()
         await client.aclose()
 
 
 def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> FastAPI:
-    """The API. ``settings`` default to the environment's; given, they override
-    :func:`~ev_api.deps.get_settings` for the routes and the lifespan alike."""
+    """The API, with ``settings`` (default: the environment's) shared by routes and lifespan."""
     app = FastAPI(
         title="EV telemetry API",
         version=__version__,
@@ -108,16 +104,27 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
-    if settings is not None:
-        app.dependency_overrides[get_settings] = lambda: settings
+    app.state.settings = settings if settings is not None else get_settings()
     app.state.freeze_gc = freeze_gc
     install_error_handlers(app)
     for router in (health.router, sensors.router, live.router):
         _summaries_from_docstrings(router)
     app.include_router(health.router)
-    app.include_router(sensors.router, prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
+    # Authentication first: an unauthenticated request is refused without touching Redis.
+    app.include_router(
+        sensors.router,
+        prefix=API_PREFIX,
+        dependencies=[Depends(require_api_key), Depends(enforce_rate_limit)],
+    )
     app.include_router(live.router, prefix=API_PREFIX)
     return app
+
+
+def _describe_limit(settings: Settings) -> str:
+    if not settings.rate_limit_per_minute:
+        return "off"
+    mode = "open" if settings.rate_limit_fail_open else "closed"
+    return f"{settings.rate_limit_per_minute}/min per client (fails {mode})"
 
 
 def _summaries_from_docstrings(router: APIRouter) -> None:

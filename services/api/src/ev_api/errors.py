@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from ev_schemas import ErrorResponse
+from ev_schemas import ErrorResponse, shown
 from ev_storage import InvalidArgument, StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -17,13 +17,19 @@ STORAGE_UNAVAILABLE = "storage unavailable"
 INTERNAL_ERROR = "internal error"
 
 
+def _route(request: Request) -> str:
+    """The request's path for a log line: a truncated repr, so a crafted path (a ``%0A`` decodes
+    to a newline) can neither forge nor bloat a log line."""
+    return shown(request.url.path)
+
+
 def _error(status_code: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status_code)
 
 
 async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """503: Redis is down or busy; the reason goes to the log, not to the client."""
-    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    log.warning("%s %s: %s", request.method, _route(request), exc)
     return _error(status.HTTP_503_SERVICE_UNAVAILABLE, STORAGE_UNAVAILABLE)
 
 
@@ -34,7 +40,7 @@ async def invalid_argument(request: Request, exc: Exception) -> JSONResponse:
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """500 for anything unexpected, with the traceback in the log and nothing in the answer."""
-    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    log.error("%s %s failed", request.method, _route(request), exc_info=exc)
     return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
 
 

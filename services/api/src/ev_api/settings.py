@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ev_schemas import DEFAULT_TYPES, Catalogue, SchemaError, default_catalogue
@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_db: int = Field(default=0, ge=0)
     redis_key_prefix: str = ""
+    #: TLS to Redis (``rediss``); the CA file verifies the server, cert and key prove the client.
+    redis_tls: bool = False
+    redis_tls_ca_file: FilePath | None = None
+    redis_tls_cert_file: FilePath | None = None
+    redis_tls_key_file: FilePath | None = None
+    #: Skip certificate and host name verification: for a self-signed test server only.
+    redis_tls_insecure: bool = False
     #: Seconds to connect or to wait for one reply; keeps /health and requests from hanging.
     redis_socket_timeout_s: float = Field(default=2.0, gt=0)
     #: The storage's history retention, as the consumer has it (shared with ev-storage's reader).
@@ -44,6 +51,14 @@ class Settings(BaseSettings):
     history_max_limit: int = Field(default=1000, ge=1)
     #: Live messages buffered per WebSocket client before it is dropped as too slow.
     ws_queue_size: int = Field(default=256, ge=1)
+    #: Seconds between WebSocket pings (uvicorn answers with a close if no pong); 0: off.
+    ws_ping_interval_s: float = Field(default=20.0, ge=0)
+    #: Seconds to wait for the pong before closing the connection as dead.
+    ws_ping_timeout_s: float = Field(default=20.0, gt=0)
+    #: Requests per minute per API key (per client address without keys); 0 turns the limit off.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    #: When Redis cannot count a request: allow it (true) or answer 503 (false).
+    rate_limit_fail_open: bool = True
     log_level: LogLevel = "info"
 
     @field_validator("api_keys", "sensor_types", mode="before")
@@ -84,6 +99,15 @@ class Settings(BaseSettings):
         except InvalidArgument as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @model_validator(mode="after")
+    def _tls_consistent(self) -> Self:
+        tls_files = (self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file)
+        if not self.redis_tls and (self.redis_tls_insecure or any(tls_files)):
+            raise ValueError("REDIS_TLS_* settings need REDIS_TLS=true")
+        if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
+            raise ValueError("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together")
+        return self
 
     @property
     def auth_enabled(self) -> bool:

@@ -21,6 +21,13 @@ from ev_api.auth import API_KEY_QUERY, websocket_key_accepted
 from ev_api.deps import SettingsDep, get_resources, unknown_query_names
 from ev_api.live import LiveReading, LiveUnavailable, Signal, Subscription
 from ev_api.params import parse_type_filter
+from ev_api.ratelimit import (
+    LIMITER_UNAVAILABLE,
+    RATE_LIMITED,
+    LimiterUnavailable,
+    RateLimiter,
+    client_identity,
+)
 from ev_schemas import check_sensor_id
 from ev_storage import ReadingReader, StorageUnavailable
 
@@ -60,6 +67,7 @@ async def live_sensor(
                 status.WS_1008_POLICY_VIOLATION, f"unknown query parameter(s): {', '.join(unknown)}"
             )
         resources = get_resources(websocket)
+        await _count_connection(websocket, resources.limiter, keyed=settings.auth_enabled)
         try:
             check_sensor_id(sensor_id)
             wanted = parse_type_filter(types, resources.catalogue)
@@ -76,6 +84,23 @@ async def live_sensor(
         await _close(websocket, close.code, close.reason)
     except WebSocketDisconnect:
         pass  # the client left (relay also returns only then): nothing to tell it
+
+
+async def _count_connection(
+    websocket: WebSocket, limiter: RateLimiter | None, *, keyed: bool
+) -> None:
+    """A connection attempt counts as one request against the client's rate limit."""
+    if limiter is None:
+        return
+    try:
+        decision = await limiter.hit(client_identity(websocket, keyed=keyed))
+    except LimiterUnavailable:
+        raise _Close(status.WS_1013_TRY_AGAIN_LATER, LIMITER_UNAVAILABLE) from None
+    if not decision.allowed:
+        raise _Close(
+            status.WS_1013_TRY_AGAIN_LATER,
+            f"{RATE_LIMITED}; retry after {decision.retry_after_s} s",
+        )
 
 
 class _Session:
