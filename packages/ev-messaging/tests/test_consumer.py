@@ -17,6 +17,7 @@ from ev_messaging import (
     AuthenticationFailed,
     BatchConsumer,
     Delivery,
+    Fatal,
     Rejection,
     Retry,
     routing_key,
@@ -290,3 +291,54 @@ def test_waits_for_a_broker_that_is_not_up_and_still_stops(topology) -> None:
     with running(consumer) as thread:
         thread.join(timeout=0.3)
         assert thread.is_alive()  # still retrying, not failed
+
+
+def test_a_poison_message_does_not_drag_its_batch_along(settings, topology, broker) -> None:
+    for body in (b"good-1", b"poison", b"good-2", b"good-3"):
+        broker.publish(SPEED, body)
+
+    def fail_on_poison(deliveries: Sequence[Delivery]) -> list[Rejection]:
+        if any(d.body == b"poison" for d in deliveries):
+            raise RuntimeError("cannot process")
+        return []
+
+    handler = Recorder(fail_on_poison)
+    consumer = BatchConsumer(settings, topology, handler, batch_max_wait=0.2)
+    with running(consumer):
+        [dead] = broker.drain(INVALID_QUEUE, 1)
+        broker.wait_for(lambda: broker.depth(SPEED) == 0, what="the good ones acked")
+    assert dead.body == b"poison"
+    assert dead.properties.headers["x-first-death-reason"] == "delivery_limit"
+    handled = [d.body for batch in handler.batches if len(batch) == 1 for d in batch]
+    assert sorted(b for b in handled if b != b"poison") == [b"good-1", b"good-2", b"good-3"]
+    assert consumer.stats.acked == 3
+    assert consumer.stats.requeued == topology.delivery_limit + 1
+
+
+def test_fatal_stops_the_consumer_and_acks_nothing(settings, topology, broker) -> None:
+    broker.publish(SPEED, b"one")
+
+    def refuse(_deliveries: Sequence[Delivery]) -> list[Rejection]:
+        raise Fatal("NOPERM this user has no permissions to run the 'evalsha' command")
+
+    consumer = BatchConsumer(settings, topology, Recorder(refuse), batch_max_wait=0.01)
+    with pytest.raises(Fatal, match="NOPERM"):
+        consumer.run()
+    assert consumer.stats.acked == 0
+    broker.wait_for(lambda: broker.depth(SPEED) == 1, what="the message back in its queue")
+
+
+def test_a_deleted_invalid_queue_is_declared_again_and_the_message_moved(
+    settings, topology, broker
+) -> None:
+    def reject(deliveries: Sequence[Delivery]) -> list[Rejection]:
+        return [Rejection(d, "bad") for d in deliveries]
+
+    consumer = BatchConsumer(settings, topology, Recorder(reject), batch_max_wait=0.01)
+    with running(consumer):
+        broker.channel.queue_delete(INVALID_QUEUE)
+        broker.publish(SPEED, b"moved anyway")
+        broker.wait_for(lambda: consumer.stats.rejected == 1, what="the rejection settled")
+        [moved] = broker.drain(INVALID_QUEUE, 1)
+    assert moved.body == b"moved anyway"
+    assert moved.properties.headers[HEADER_ERROR] == "bad"

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import pika.exceptions
 import pytest
+from pika.adapters.utils.connection_workflow import AMQPConnectorStackTimeout
 
 from ev_messaging import (
     AuthenticationFailed,
     BrokerUnavailable,
     ConfirmTimeout,
+    Fatal,
     MessagingError,
     PublishNacked,
     Retry,
@@ -14,18 +16,29 @@ from ev_messaging import (
 )
 from ev_messaging.errors import from_pika
 
+REFUSED_LOGIN = "ConnectionClosedByBroker: (403) 'ACCESS_REFUSED - Login was refused'"
+REFUSED_VHOST = "ConnectionClosedByBroker: (530) 'NOT_ALLOWED - vhost nosuchvhost not found'"
+CUT = "StreamLostError: ('Transport indicated EOF',)"
+
 
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (pika.exceptions.ProbableAuthenticationError("x"), AuthenticationFailed),
-        (pika.exceptions.ProbableAccessDeniedError("x"), AuthenticationFailed),
+        # What pika raises for a real refusal: the broker's close, reply code in the text.
+        (pika.exceptions.ProbableAuthenticationError(REFUSED_LOGIN), AuthenticationFailed),
+        (pika.exceptions.ProbableAccessDeniedError(REFUSED_VHOST), AuthenticationFailed),
+        # pika's guess when the stream merely ended during the handshake (a network cut).
+        (pika.exceptions.ProbableAuthenticationError(CUT), BrokerUnavailable),
+        (pika.exceptions.ProbableAccessDeniedError(CUT), BrokerUnavailable),
+        (pika.exceptions.AuthenticationError("PLAIN"), AuthenticationFailed),
         (pika.exceptions.ConnectionClosedByBroker(530, "NOT_ALLOWED"), AuthenticationFailed),
         (pika.exceptions.ChannelClosedByBroker(403, "ACCESS_REFUSED"), AuthenticationFailed),
         (pika.exceptions.ConnectionClosedByBroker(320, "CONNECTION_FORCED"), BrokerUnavailable),
         (pika.exceptions.StreamLostError("eof"), BrokerUnavailable),
         (pika.exceptions.AMQPConnectionError("refused"), BrokerUnavailable),
         (ConnectionRefusedError(111, "refused"), BrokerUnavailable),
+        # A broker that accepts TCP but never completes the handshake.
+        (AMQPConnectorStackTimeout("Timeout during AMQP handshake"), BrokerUnavailable),
         (pika.exceptions.ChannelClosedByBroker(406, "PRECONDITION_FAILED"), MessagingError),
     ],
 )
@@ -40,6 +53,7 @@ def test_every_error_shares_one_root_and_reads_well() -> None:
         PublishNacked("k", exchange="e"),
         ConfirmTimeout(3, 1.5),
         Retry("redis down"),
+        Fatal("NOPERM"),
     ):
         assert isinstance(error, MessagingError)
     assert str(Unroutable("k")) == "unroutable: 'k' on the default exchange: NO_ROUTE"

@@ -2,7 +2,10 @@
 aside, then acknowledge the batch with one ``basic.ack(multiple)``.
 
 Acknowledging only after the handler returned makes processing at-least-once: a crash, a lost
-connection or :meth:`BatchConsumer.stop` before the ack means the broker delivers again.
+connection or :meth:`BatchConsumer.stop` before the ack means the broker delivers again. The
+invalid messages of a batch are published and the batch acknowledged in one AMQP transaction, so
+a crash never leaves a message both moved aside and still queued: each lands in the invalid queue
+once.
 """
 
 from __future__ import annotations
@@ -11,32 +14,29 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import pika
 import pika.exceptions
-from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.adapters.blocking_connection import BlockingConnection
 
 from ev_messaging.backoff import Backoff
-from ev_messaging.delivery import (
-    MAX_ERROR_LENGTH,
-    BatchHandler,
-    Delivery,
-    Rejection,
-    invalid_properties,
-)
+from ev_messaging.delivery import MAX_ERROR_LENGTH, BatchHandler, Delivery, Rejection
 from ev_messaging.errors import (
+    CONNECT_ERRORS,
     AuthenticationFailed,
     BrokerUnavailable,
+    Fatal,
     MessagingError,
     Retry,
     TopologyError,
     from_pika,
 )
+from ev_messaging.inbox import Inbox
 from ev_messaging.settings import AmqpSettings
-from ev_messaging.topology import INVALID_QUEUE, TopologySettings, declare_topology
+from ev_messaging.topology import TopologySettings, declare_topology
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ class ConsumerStats:
     acked: int = 0  # deliveries acknowledged
     rejected: int = 0  # moved to the invalid queue
     retries: int = 0  # batches handed again after Retry
-    failed_batches: int = 0  # handler raised: nacked for redelivery
+    failed_batches: int = 0  # handler calls that raised (not Retry)
+    requeued: int = 0  # deliveries given back after failing on their own
     reconnects: int = 0
 
 
@@ -64,12 +65,22 @@ class _ConsumerCancelled(MessagingError):
     """The broker cancelled a consumer (e.g. its queue was deleted): reconnect and redeclare."""
 
 
+class _Stopped(Exception):
+    """stop() was called while a batch waited to be retried."""
+
+
+class _Failed(Exception):
+    """The handler raised something other than Retry or Fatal (logged where it happened)."""
+
+
 class BatchConsumer:
     """Consumes every type queue in batches and calls ``handler`` on each; ``run()`` blocks.
 
     A handler raising :class:`Retry` gets the same batch again after a capped backoff, without
-    the runner taking more messages; any other exception requeues the batch (the queues'
-    delivery limit moves a message that keeps failing to the invalid queue).
+    the runner taking more messages than the prefetch window. :class:`Fatal` stops the runner.
+    Any other exception has the batch handled again one delivery at a time, and requeues those
+    that fail on their own (the queues' delivery limit moves a message that keeps failing to the
+    invalid queue). ``stop_grace`` bounds how long :meth:`stop` keeps handling what was received.
     """
 
     def __init__(
@@ -84,6 +95,7 @@ class BatchConsumer:
         retry_delay: float = 0.1,
         max_retry_delay: float = 5.0,
         max_error_length: int = MAX_ERROR_LENGTH,
+        stop_grace: float = 3.0,
     ) -> None:
         if prefetch < 1 or batch_size < 1 or batch_max_wait < 0:
             raise MessagingError("need prefetch >= 1, batch_size >= 1 and batch_max_wait >= 0")
@@ -96,9 +108,10 @@ class BatchConsumer:
         self._retry_delay = (retry_delay, max_retry_delay)
         self._max_error_length = max_error_length
         self._stopping = False
+        self._stop_grace = stop_grace
+        self._stopped_at = 0.0
         self._connection: BlockingConnection | None = None
         self._run_thread: threading.Thread | None = None
-        self._buffer: list[Delivery] = []
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._cancelled_by_broker = False
 
@@ -110,9 +123,14 @@ class BatchConsumer:
     def stop(self) -> None:
         """Ask ``run()`` to finish the batch in hand, ack it, close and return.
 
+        Deliveries already received are handled too for up to ``stop_grace`` seconds (a
+        prompt exit beats sparing the broker some redeliveries); the rest are requeued.
+
         Safe from any thread and from a signal handler: it only sets a flag, plus, from another
         thread, wakes the connection (a signal handler runs in the consuming thread itself).
         """
+        if not self._stopping:
+            self._stopped_at = time.monotonic()
         self._stopping = True
         connection = self._connection
         if connection is not None and threading.current_thread() is not self._run_thread:
@@ -123,8 +141,8 @@ class BatchConsumer:
     def run(self) -> None:
         """Consume until :meth:`stop`; reconnects on connection loss.
 
-        Raises :class:`AuthenticationFailed` when refused and :class:`TopologyError` when the
-        queues exist with other arguments; both need a human.
+        Raises :class:`AuthenticationFailed` when refused, :class:`TopologyError` when the
+        queues exist with other arguments, and the handler's :class:`Fatal`; all need a human.
         """
         self._run_thread = threading.current_thread()
         backoff = Backoff(self._settings.retry_delay, self._settings.max_retry_delay)
@@ -144,12 +162,12 @@ class BatchConsumer:
                 self._consume(self._connection, backoff.reset)
             except (pika.exceptions.AMQPError, OSError, MessagingError) as exc:
                 error = from_pika(exc)
-                if isinstance(error, AuthenticationFailed | TopologyError):
+                if isinstance(error, AuthenticationFailed | TopologyError | Fatal):
                     if error is exc:
                         raise
                     raise error from exc
-                # The unacked batch is dropped: its tags died with the channel, and the broker
-                # delivers the messages again.
+                # The deliveries in hand are dropped with their inbox: their tags died with the
+                # channel, and the broker delivers the messages again.
                 logger.warning("consuming interrupted (%s); reconnecting", error)
                 self._wait(backoff.next_delay(), None)
             finally:
@@ -159,14 +177,13 @@ class BatchConsumer:
     def _connect(self) -> BlockingConnection:
         try:
             connection = pika.BlockingConnection(self._settings.parameters())
-        except (pika.exceptions.AMQPError, OSError) as exc:
+        except CONNECT_ERRORS as exc:
             raise from_pika(exc) from exc
         logger.info("consumer connected (%s)", ", ".join(self._settings.safe_urls))
         return connection
 
     def _close(self) -> None:
         connection, self._connection = self._connection, None
-        self._buffer.clear()
         if connection is not None and connection.is_open:
             try:
                 connection.close()
@@ -177,13 +194,19 @@ class BatchConsumer:
         channel = connection.channel()
         declare_topology(channel, self._topology)
         # Bound the unacked deliveries the broker pushes to us (memory, fairness between
-        # consumers). Quorum queues do not support global QoS, so the limit is per consumer.
+        # consumers): while the handler retries, this is all that is held. Quorum queues do not
+        # support global QoS, so the limit is per consumer.
         channel.basic_qos(prefetch_count=self._prefetch)
-        # Republishing rejected messages waits for the broker's confirm before the batch is acked.
-        channel.confirm_delivery()
+        inbox = Inbox(
+            connection,
+            channel,
+            self._topology,
+            max_error_length=self._max_error_length,
+            on_delivery=self._on_delivery,
+        )
         channel.add_on_cancel_callback(self._on_cancelled_by_broker)
         self._cancelled_by_broker = False
-        tags = [channel.basic_consume(queue, self._on_message) for queue in self._topology.queues]
+        tags = [channel.basic_consume(queue, inbox.on_message) for queue in self._topology.queues]
         first_at = 0.0
         while True:
             if self._cancelled_by_broker:
@@ -191,77 +214,95 @@ class BatchConsumer:
             if self._stopping:
                 for tag in tags:  # no new deliveries; the undispatched ones are requeued
                     channel.basic_cancel(tag)
-                while self._buffer:  # finish what is already in hand
-                    self._handle(connection, channel)
+                # Finish what is in hand, for as long as a prompt exit allows; what is left goes
+                # back to the queues when the channel closes.
+                grace_ends = self._stopped_at + self._stop_grace
+                while inbox.deliveries and time.monotonic() < grace_ends:
+                    self._handle(connection, inbox)
                 return
-            if not self._buffer:
+            if not inbox.deliveries:
                 connection.process_data_events(time_limit=_TICK)
                 first_at = time.monotonic()
                 continue
             deadline = first_at + self._batch_max_wait
-            while len(self._buffer) < self._batch_size and not self._stopping:
+            while len(inbox.deliveries) < self._batch_size and not self._stopping:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 connection.process_data_events(time_limit=min(remaining, _TICK))
-            if self._handle(connection, channel):
+            if self._handle(connection, inbox):
                 on_success()
             first_at = time.monotonic()
 
     def _on_cancelled_by_broker(self, _frame: Any) -> None:
         self._cancelled_by_broker = True
 
-    def _on_message(self, _channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        self._buffer.append(Delivery.from_pika(method, properties, body))
+    def _on_delivery(self) -> None:
         self._counts["consumed"] += 1
 
-    def _handle(self, connection: BlockingConnection, channel: BlockingChannel) -> bool:
-        """Run the handler on the oldest deliveries in hand; ack or nack them. True on success."""
-        # Deliveries arrive in tag order, so the first batch_size ones are exactly the tags up
-        # to the last: one ack with multiple=True covers them and nothing else.
-        batch = self._buffer[: self._batch_size]
-        del self._buffer[: self._batch_size]
-        last_tag = batch[-1].delivery_tag
+    def _handle(self, connection: BlockingConnection, inbox: Inbox) -> bool:
+        """Run the handler on the oldest deliveries in hand and settle them. True on success."""
+        batch = inbox.take(self._batch_size)
+        try:
+            rejections = self._call(connection, batch)
+        except _Stopped:
+            inbox.deliveries.clear()  # unacknowledged: the broker delivers them again
+            return False
+        except _Failed:
+            if len(batch) == 1:
+                self._give_back(inbox, batch[0])
+                return False
+            return self._isolate(connection, inbox, batch)
+        self._settle(inbox, batch, rejections)
+        return True
+
+    def _isolate(self, connection: BlockingConnection, inbox: Inbox, batch: list[Delivery]) -> bool:
+        """Handle a failed batch one delivery at a time: only those that fail again go back to
+        their queue, towards its delivery limit; the others are not punished for sharing a batch
+        with a poison message."""
+        logger.warning("batch of %d failed; handling its deliveries one by one", len(batch))
+        for delivery in batch:
+            try:
+                rejections = self._call(connection, [delivery])
+            except _Stopped:
+                inbox.deliveries.clear()
+                return False
+            except _Failed:
+                self._give_back(inbox, delivery)
+                continue
+            self._settle(inbox, [delivery], rejections)
+        return True
+
+    def _call(self, connection: BlockingConnection, batch: list[Delivery]) -> Sequence[Rejection]:
+        """The handler's rejections for ``batch``; after :class:`Retry`, the same batch again
+        after a capped backoff, serving the connection meanwhile (heartbeats) but taking no more
+        than the prefetch window."""
         backoff = Backoff(*self._retry_delay)
         while True:
             try:
-                rejections = self._handler(batch)
+                return self._handler(batch)
             except Retry as exc:
                 delay = backoff.next_delay()
                 logger.warning("batch of %d: %s; retrying in %.2fs", len(batch), exc, delay)
                 self._counts["retries"] += 1
-                if self._wait(delay, connection):
-                    continue
-                # stop() meanwhile: give up without acking, the broker redelivers after close.
-                self._buffer.clear()
-                return False
-            except Exception:
-                logger.exception("batch of %d failed; requeued for redelivery", len(batch))
-                channel.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
+                if not self._wait(delay, connection):
+                    raise _Stopped from exc
+            except Fatal:
+                raise
+            except Exception as exc:
+                logger.exception("handling a batch of %d failed", len(batch))
                 self._counts["failed_batches"] += 1
-                return False
-            try:
-                for rejection in rejections:
-                    self._move_to_invalid(channel, rejection)
-            except MessagingError:
-                logger.exception("moving rejections aside failed; batch requeued")
-                channel.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
-                self._counts["failed_batches"] += 1
-                return False
-            channel.basic_ack(delivery_tag=last_tag, multiple=True)
-            self._counts["acked_batches"] += 1
-            self._counts["acked"] += len(batch)
-            self._counts["rejected"] += len(rejections)
-            return True
+                raise _Failed from exc
 
-    def _move_to_invalid(self, channel: BlockingChannel, rejection: Rejection) -> None:
-        properties = invalid_properties(rejection, self._max_error_length)
-        try:
-            channel.basic_publish(
-                "", INVALID_QUEUE, rejection.delivery.body, properties, mandatory=True
-            )
-        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
-            raise MessagingError(f"could not move a message to {INVALID_QUEUE}: {exc!r}") from exc
+    def _settle(self, inbox: Inbox, batch: list[Delivery], rejections: Sequence[Rejection]) -> None:
+        inbox.settle(batch, rejections)
+        self._counts["acked_batches"] += 1
+        self._counts["acked"] += len(batch)
+        self._counts["rejected"] += len(rejections)
+
+    def _give_back(self, inbox: Inbox, delivery: Delivery) -> None:
+        inbox.requeue(delivery)
+        self._counts["requeued"] += 1
 
     def _wait(self, seconds: float, connection: BlockingConnection | None) -> bool:
         """Wait, serving ``connection`` if any; False if stop() was called meanwhile."""

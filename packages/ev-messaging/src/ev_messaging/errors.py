@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pika.exceptions
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
+
+#: What pika raises for a failed connect, besides its AMQPError family: e.g. the whole handshake
+#: timing out (AMQPConnectorStackTimeout) on a broker that accepts TCP but never answers.
+CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 
 
 class MessagingError(Exception):
@@ -74,9 +81,19 @@ class Retry(MessagingError):
     """Raised by a batch handler: a dependency is down, deliver the same batch again later."""
 
 
+class Fatal(MessagingError):
+    """Raised by a batch handler: a dependency refuses us for a reason only a human can fix
+    (credentials, permissions). The consumer stops without acknowledging the batch and re-raises
+    it; requeueing would only move good messages towards the delivery limit."""
+
+
 # Reply codes meaning "these credentials may not do this": 403 ACCESS_REFUSED, 530 NOT_ALLOWED
 # (e.g. no such virtual host).
 _REFUSED_CODES = frozenset({403, 530})
+# pika guesses "probable authentication error" from the handshake stage at which the stream ended,
+# so a network cut during a (re)connect looks like one too. Only a close by the broker with one of
+# the codes above, which pika keeps in the message, is a refusal.
+_REFUSAL_TEXT = re.compile(r"ConnectionClosedByBroker: \((403|530)\)")
 
 
 def from_pika(exc: BaseException) -> MessagingError:
@@ -84,11 +101,12 @@ def from_pika(exc: BaseException) -> MessagingError:
     if isinstance(exc, MessagingError):
         return exc
     if isinstance(
-        exc,
-        pika.exceptions.ProbableAuthenticationError
-        | pika.exceptions.ProbableAccessDeniedError
-        | pika.exceptions.AuthenticationError,
+        exc, pika.exceptions.ProbableAuthenticationError | pika.exceptions.ProbableAccessDeniedError
     ):
+        if any(_REFUSAL_TEXT.search(str(arg)) for arg in exc.args):
+            return AuthenticationFailed(f"broker refused the connection: {exc!r}")
+        return BrokerUnavailable(f"connection lost during the handshake: {exc!r}")
+    if isinstance(exc, pika.exceptions.AuthenticationError):
         return AuthenticationFailed(f"broker refused the connection: {exc!r}")
     if isinstance(exc, pika.exceptions.ConnectionClosedByBroker | pika.exceptions.ChannelClosed):
         code, text = exc.reply_code, exc.reply_text
@@ -97,7 +115,7 @@ def from_pika(exc: BaseException) -> MessagingError:
         if isinstance(exc, pika.exceptions.ChannelClosed):
             return MessagingError(f"channel closed: {code} {text}")
         return BrokerUnavailable(f"connection closed by broker: {code} {text}")
-    if isinstance(exc, pika.exceptions.AMQPConnectionError | OSError):
+    if isinstance(exc, pika.exceptions.AMQPConnectionError | AMQPConnectorException | OSError):
         return BrokerUnavailable(f"broker unavailable: {_root_cause(exc)!r}")
     return MessagingError(f"messaging failed: {exc!r}")
 

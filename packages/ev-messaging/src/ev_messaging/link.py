@@ -17,7 +17,7 @@ import pika
 import pika.exceptions
 from pika.adapters.select_connection import IOLoop
 
-from ev_messaging.errors import BrokerUnavailable, MessagingError, from_pika
+from ev_messaging.errors import CONNECT_ERRORS, BrokerUnavailable, MessagingError, from_pika
 from ev_messaging.settings import AmqpSettings, safe_url
 from ev_messaging.topology import TopologySettings, declare_topology
 
@@ -192,7 +192,7 @@ def connect(
                     declare_topology(connection.channel(), topology)
             link = Link(params, on_confirm, on_return)
             link.open(deadline)
-        except (MessagingError, pika.exceptions.AMQPError, OSError) as exc:
+        except (MessagingError, *CONNECT_ERRORS) as exc:
             if link is not None:
                 link.close()
             error = from_pika(exc)
