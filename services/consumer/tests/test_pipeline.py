@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis
 
 from ev_consumer.pipeline import ReadingPipeline
-from ev_messaging import Delivery, Retry
+from ev_messaging import Delivery, Fatal, Retry
 from ev_schemas import ReadingValidator
 from ev_storage import ReadingWriter, StorageSettings
 
@@ -108,3 +114,59 @@ def test_a_batch_of_only_invalid_messages_does_not_touch_redis(key_prefix: str) 
         ReadingWriter(dead, StorageSettings(key_prefix=key_prefix)),
     )
     assert len(pipeline([delivery(1, b"[]"), delivery(2, b"null")])) == 2
+
+
+@pytest.mark.integration
+def test_a_reading_too_old_to_keep_is_moved_aside_not_dropped(
+    client: redis.Redis, key_prefix: str
+) -> None:
+    settings = StorageSettings(key_prefix=key_prefix, history_retention=timedelta(minutes=10))
+    pipeline = ReadingPipeline(ReadingValidator(clock=lambda: NOW), ReadingWriter(client, settings))
+    assert pipeline([delivery(1, battery(60.0, 30))]) == []
+    [rejection] = pipeline([delivery(2, battery(61.0, 5)), delivery(3, battery(62.0, 25))])
+    assert rejection.delivery.delivery_tag == 2
+    assert "older than the history retention" in rejection.reason
+    assert (pipeline.stats.stored, pipeline.stats.expired, pipeline.stats.invalid) == (2, 1, 0)
+
+
+@pytest.fixture
+def locked_redis(tmp_path: Path) -> Iterator[int]:
+    """The port of a private redis-server that wants a password nobody here knows."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("this test needs redis-server on PATH")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = subprocess.Popen(
+        [*argv, "--dir", str(tmp_path), "--requirepass", uuid.uuid4().hex],
+        stdout=subprocess.DEVNULL,
+    )
+    probe = redis.Redis(port=port, socket_timeout=1)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            probe.ping()
+        except redis.AuthenticationError:
+            break  # up, and refusing
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    probe.close()
+    yield port
+    server.kill()
+    server.wait()
+
+
+def test_refused_credentials_are_fatal_not_a_reason_to_retry(
+    locked_redis: int, key_prefix: str
+) -> None:
+    anonymous = redis.Redis(port=locked_redis, socket_timeout=2)
+    pipeline = ReadingPipeline(
+        ReadingValidator(clock=lambda: NOW),
+        ReadingWriter(anonymous, StorageSettings(key_prefix=key_prefix)),
+    )
+    with pytest.raises(Fatal, match="Redis refused"):
+        pipeline([delivery(1, battery(80.0))])
+    anonymous.close()

@@ -6,16 +6,26 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ev_messaging import Delivery, Rejection, Retry, sensor_type_from_routing_key
+import redis
+
+from ev_messaging import Delivery, Fatal, Rejection, Retry, sensor_type_from_routing_key
 from ev_schemas import InvalidReading, Reading, ReadingValidator, shown
-from ev_storage import ReadingWriter, StorageUnavailable, WriteOutcome
+from ev_storage import ReadingWriter, StorageError, StorageUnavailable, WriteOutcome
 
 log = logging.getLogger(__name__)
+
+EXPIRED_REASON = (
+    "timestamp is older than the history retention behind the newest stored reading of this "
+    "sensor and type; not stored"
+)
 
 
 @dataclass
 class PipelineStats:
-    """Running totals since start; every delivery ends in exactly one of these outcomes."""
+    """Running totals since start; every delivery ends in exactly one of these outcomes.
+
+    ``invalid`` and ``expired`` readings are moved to the invalid queue.
+    """
 
     stored: int = 0
     duplicates: int = 0
@@ -37,24 +47,35 @@ class ReadingPipeline:
         self.stats = PipelineStats()
 
     def __call__(self, deliveries: Sequence[Delivery]) -> list[Rejection]:
-        readings: list[Reading] = []
+        parsed: list[tuple[Delivery, Reading]] = []
         rejections: list[Rejection] = []
         for delivery in deliveries:
             try:
-                readings.append(self._parse(delivery))
+                parsed.append((delivery, self._parse(delivery)))
             except InvalidReading as exc:
                 rejections.append(Rejection(delivery, exc.reason))
-        if readings:
-            try:
-                outcomes = self._writer.store_many(readings)
-            except StorageUnavailable as exc:
-                self.stats.storage_retries += 1
-                raise Retry(f"Redis unavailable: {exc}") from exc
-            self._count(outcomes)
         self.stats.invalid += len(rejections)
+        if parsed:
+            try:
+                outcomes = self._writer.store_many([reading for _, reading in parsed])
+            except StorageError as exc:
+                if _refused(exc):
+                    raise Fatal(f"Redis refused the credentials or permissions: {exc}") from exc
+                if not isinstance(exc, StorageUnavailable):
+                    raise  # the runner isolates the reading that fails; see BatchConsumer
+                self.stats.storage_retries += 1
+                raise Retry(str(exc)) from exc
+            self._count(outcomes)
+            # Too old to keep: moved aside like an invalid message rather than acknowledged
+            # and forgotten, so that every message ends up stored or visible somewhere.
+            rejections += [
+                Rejection(delivery, EXPIRED_REASON)
+                for (delivery, _), outcome in zip(parsed, outcomes, strict=True)
+                if outcome is WriteOutcome.EXPIRED
+            ]
         for rejection in rejections:
             log.info(
-                "invalid reading moved aside",
+                "reading moved aside",
                 extra={"routing_key": rejection.delivery.routing_key, "reason": rejection.reason},
             )
         return rejections
@@ -75,3 +96,18 @@ class ReadingPipeline:
                 self.stats.duplicates += 1
             else:
                 self.stats.expired += 1
+
+
+# Redis's answers to bad credentials or a missing ACL permission. ev-storage reports the first as
+# unavailable (it may pass while a password is rotated) and the second as a plain StorageError:
+# either would have every reading retried forever or, worse, requeued towards the delivery limit
+# and dead-lettered, although no reading is at fault. The cause ev-storage chains tells them apart.
+_REFUSALS = (
+    redis.exceptions.AuthenticationError,
+    redis.exceptions.AuthorizationError,
+    redis.exceptions.NoPermissionError,
+)
+
+
+def _refused(exc: StorageError) -> bool:
+    return isinstance(exc.__cause__, _REFUSALS)

@@ -19,6 +19,12 @@ class ConsumerSettings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_db: int = Field(default=0, ge=0)
     redis_key_prefix: str = ""
+    #: Longest wait for one Redis reply; with REDIS_RETRIES it bounds a hung Redis's hold on a
+    #: batch, and so how long SIGTERM may wait (well under its 10 s).
+    redis_socket_timeout_s: float = Field(default=2.0, gt=0)
+    #: redis-py's own quick retries after a lost connection or a timeout, before the consumer's
+    #: capped backoff takes over.
+    redis_retries: int = Field(default=1, ge=0, le=5)
     rabbitmq_host: str = "localhost"
     rabbitmq_port: int = Field(default=5672, ge=1, le=65535)
     rabbitmq_user: str = "user"
@@ -26,6 +32,8 @@ class ConsumerSettings(BaseSettings):
     rabbitmq_vhost: str = "/"
     #: Comma-separated broker URLs tried in order; overrides the RABBITMQ_HOST/PORT/... parts.
     rabbitmq_urls: SecretStr | None = None
+    #: AMQP heartbeat: a silent connection (half-open TCP) is given up after about twice this.
+    rabbitmq_heartbeat_s: int = Field(default=30, ge=1, le=600)
 
     sensor_types: str = ""
     consumer_prefetch: int = Field(default=1000, ge=1, le=65535)
