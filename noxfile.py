@@ -14,7 +14,7 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "types", "static", "tests", "e2e"]
+nox.options.sessions = ["lint", "types", "static", "tests", "e2e", "faults"]
 
 ROOT = Path(__file__).parent
 REPORTS = ROOT / ".reports"
@@ -166,6 +166,14 @@ def e2e(session: nox.Session) -> None:
     _install(session, *SERVICES)
     session.install(*_root_group("e2e"))
     _pytest(session, "tests/e2e")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def faults(session: nox.Session) -> None:
+    """Fault tests: kills, Redis and broker cuts, hostile input; figures in .reports/faults.json."""
+    _install(session, "consumer", "simulator")
+    session.install(*_root_group("e2e"))
+    _pytest(session, "tests/faults")
 
 
 @nox.session(python=DEFAULT_PYTHON)
