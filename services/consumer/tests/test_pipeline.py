@@ -14,6 +14,8 @@ import pytest
 import redis
 
 from ev_consumer.pipeline import ReadingPipeline
+from ev_consumer.service import redis_client
+from ev_consumer.settings import ConsumerSettings
 from ev_messaging import Delivery, Fatal, Retry
 from ev_schemas import ReadingValidator
 from ev_storage import ReadingWriter, StorageSettings
@@ -170,3 +172,14 @@ def test_refused_credentials_are_fatal_not_a_reason_to_retry(
     with pytest.raises(Fatal, match="Redis refused"):
         pipeline([delivery(1, battery(80.0))])
     anonymous.close()
+
+
+def test_redis_tls_settings_reach_the_client(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not used before connecting")
+    client = redis_client(ConsumerSettings(redis_tls=True, redis_tls_ca_file=ca))
+    kwargs = client.connection_pool.connection_kwargs
+    assert kwargs["ssl_ca_certs"] == str(ca)
+    assert kwargs["ssl_cert_reqs"] == "required"
+    assert client.connection_pool.connection_class.__name__ == "SSLConnection"
+    client.close()

@@ -16,6 +16,7 @@ from ev_storage.errors import (
 from ev_storage.keys import KeyLayout
 from ev_storage.reader import ReadingReader
 from ev_storage.settings import StorageSettings
+from ev_storage.tls import redis_tls_options
 from ev_storage.writer import ReadingWriter, WriteOutcome
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "__version__",
     "decode_cursor",
     "encode_cursor",
+    "redis_tls_options",
 ]

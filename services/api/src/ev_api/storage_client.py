@@ -10,6 +10,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 
 from ev_api.settings import Settings
+from ev_storage import redis_tls_options
 
 
 def redis_options(settings: Settings) -> dict[str, Any]:
@@ -34,14 +35,13 @@ def redis_options(settings: Settings) -> dict[str, Any]:
         "client_name": "ev-api",
     }
     if settings.redis_tls:
-        verify = not settings.redis_tls_insecure
         options.update(
-            ssl=True,
-            ssl_ca_certs=_path(settings.redis_tls_ca_file),
-            ssl_certfile=_path(settings.redis_tls_cert_file),
-            ssl_keyfile=_path(settings.redis_tls_key_file),
-            ssl_cert_reqs="required" if verify else "none",
-            ssl_check_hostname=verify,
+            redis_tls_options(
+                ca_file=settings.redis_tls_ca_file,
+                cert_file=settings.redis_tls_cert_file,
+                key_file=settings.redis_tls_key_file,
+                insecure=settings.redis_tls_insecure,
+            )
         )
     return options
 
@@ -50,7 +50,3 @@ def redis_client(settings: Settings) -> Redis:
     """Bounded timeouts and quick, few retries, so a request or a health check fails within
     about ``REDIS_SOCKET_TIMEOUT_S`` rather than hanging."""
     return Redis(**redis_options(settings))
-
-
-def _path(value: object) -> str | None:
-    return None if value is None else str(value)

@@ -24,7 +24,7 @@ from ev_messaging import (
     TopologySettings,
 )
 from ev_schemas import ReadingValidator, default_catalogue
-from ev_storage import ReadingWriter, StorageSettings
+from ev_storage import ReadingWriter, StorageSettings, redis_tls_options
 
 log = logging.getLogger("ev_consumer")
 
@@ -64,6 +64,16 @@ def redis_client(settings: ConsumerSettings) -> redis.Redis:
     only makes the first batch wait and retry."""
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     timeout = settings.redis_socket_timeout_s
+    tls = (
+        redis_tls_options(
+            ca_file=settings.redis_tls_ca_file,
+            cert_file=settings.redis_tls_cert_file,
+            key_file=settings.redis_tls_key_file,
+            insecure=settings.redis_tls_insecure,
+        )
+        if settings.redis_tls
+        else {}
+    )
     return redis.Redis(
         host=settings.redis_host,
         port=settings.redis_port,
@@ -77,6 +87,7 @@ def redis_client(settings: ConsumerSettings) -> redis.Redis:
         # to 1 s apart, each waiting a full socket timeout on a hung server): the batch runner's
         # own capped backoff takes over after that, without blocking heartbeats or SIGTERM.
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), settings.redis_retries),
+        **tls,
     )
 
 

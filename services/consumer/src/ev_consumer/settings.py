@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr
+from pydantic import Field, FilePath, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,13 @@ class ConsumerSettings(BaseSettings):
     #: redis-py's own quick retries after a lost connection or a timeout, before the consumer's
     #: capped backoff takes over.
     redis_retries: int = Field(default=1, ge=0, le=5)
+    #: TLS to Redis; without a CA file the system's CAs verify the server.
+    redis_tls: bool = False
+    redis_tls_ca_file: FilePath | None = None
+    redis_tls_cert_file: FilePath | None = None
+    redis_tls_key_file: FilePath | None = None
+    #: Skip certificate and host name checks (test servers only).
+    redis_tls_insecure: bool = False
     rabbitmq_host: str = "localhost"
     rabbitmq_port: int = Field(default=5672, ge=1, le=65535)
     rabbitmq_user: str = "user"
