@@ -30,6 +30,12 @@ PROJECTS = {
     "bench": "bench",
 }
 SERVICES = ["consumer", "api", "simulator"]
+API_FAULT_TESTS = [
+    "test_redis_outage.py",
+    "test_openapi_fuzz.py",
+    "test_ratelimit.py",
+    "test_main.py",
+]
 
 
 def _expose_pyenv_interpreters() -> None:
@@ -171,9 +177,12 @@ def e2e(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 def faults(session: nox.Session) -> None:
     """Fault tests: kills, Redis and broker cuts, hostile input; figures in .reports/faults.json."""
-    _install(session, "consumer", "simulator")
+    _install(session, "consumer", "simulator", "api")
     session.install(*_root_group("e2e"))
-    _pytest(session, "tests/faults")
+    # The API's own fault tests (private Redis stopped and restarted, schemathesis, keys and rate
+    # limits through the real process) run here too, so this session covers the whole issue.
+    api_faults = [f"{PROJECTS['api']}/tests/{name}" for name in API_FAULT_TESTS]
+    _pytest(session, "tests/faults", *api_faults)
 
 
 @nox.session(python=DEFAULT_PYTHON)
