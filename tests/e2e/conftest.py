@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.support import Stack, free_port, wait_until
+from tests.e2e.support import Stack
+from tests.support import free_port, wait_until
 
 
 @pytest.fixture

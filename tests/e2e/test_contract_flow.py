@@ -13,7 +13,8 @@ import pika
 import pytest
 from websockets.sync.client import connect
 
-from tests.e2e.support import Stack, queue_depth, wait_until
+from tests.e2e.support import Stack
+from tests.support import queue_depth, wait_until
 
 T0 = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
 SENSOR = "ev_e2e_1"

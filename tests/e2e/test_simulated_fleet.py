@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.support import Stack, queue_depth, wait_until
+from tests.e2e.support import Stack
+from tests.support import queue_depth, wait_until
 
 
 @pytest.mark.integration

@@ -24,7 +24,7 @@ import redis.asyncio
 from ev_messaging import INVALID_QUEUE, UNROUTED_QUEUE
 from ev_schemas import default_catalogue
 from ev_storage import ReadingReader, StorageSettings
-from tests.faults.support import queue_depth
+from tests.support import queue_depth
 
 Pair = tuple[str, str]  # (sensor_id, sensor_type)
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

@@ -27,15 +27,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from tests.support import free_port
+
 _POLL = 0.05  # how often a pump looks at its flags while no data flows
 _CHUNK = 65536
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _reset(sock: socket.socket) -> None:

@@ -11,7 +11,8 @@ from ev_schemas import default_catalogue
 from tests.faults.accounting import Expectation, Figures, account, assert_exact, observe
 from tests.faults.live import RECOVERY_READINGS, LiveCounter
 from tests.faults.report import FaultReport
-from tests.faults.support import Consumers, poll_until, queue_depth, wait_until
+from tests.faults.support import Consumers
+from tests.support import poll_until, queue_depth, wait_until
 
 TYPE_QUEUES = TopologySettings.from_types(default_catalogue()).queues
 

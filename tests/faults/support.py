@@ -30,28 +30,11 @@ from ev_messaging import (
     declare_topology,
 )
 from ev_schemas import default_catalogue
-from tests.faults.forwarder import free_port
 from tests.faults.malformed import Fuzzed
+from tests.support import free_port, wait_until
 
 CONSUMER_ARGV = (sys.executable, "-m", "ev_consumer")
 SIMULATOR_ARGV = (sys.executable, "-m", "ev_simulator")
-
-
-def poll_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Whether ``condition()`` became true within ``timeout`` seconds (polled, never slept on)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until true; fail the test after ``timeout`` seconds."""
-    if not poll_until(condition, timeout):
-        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 class Process:
@@ -271,18 +254,6 @@ def take_all(amqp_url: str, queue: str) -> list[tuple[bytes, dict[str, Any]]]:
             taken.append((body, dict(properties.headers or {})))
     finally:
         connection.close()
-
-
-def queue_depth(amqp_url: str, queue: str) -> int:
-    """Messages ready in ``queue``; -1 while it does not exist."""
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
-    except pika.exceptions.ChannelClosedByBroker:
-        return -1
-    finally:
-        if connection.is_open:
-            connection.close()
 
 
 class RedisServer:

@@ -22,11 +22,10 @@ from tests.faults.scenario import Scenario
 from tests.faults.support import (
     Consumers,
     amqp_via,
-    poll_until,
     simulate,
     simulator_report,
-    wait_until,
 )
+from tests.support import poll_until, wait_until
 
 HEARTBEAT_S = 2  # pika gives a silent link up after heartbeat + 5 s, checked at that interval
 REFUSED_S = 3.0

@@ -16,7 +16,8 @@ import pytest
 
 from tests.faults.accounting import Expectation
 from tests.faults.scenario import Scenario
-from tests.faults.support import Consumers, simulate, simulator_report, wait_until
+from tests.faults.support import Consumers, simulate, simulator_report
+from tests.support import wait_until
 
 SEED = 20240201
 COUNT = 24_000

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.forwarder import Forwarder, free_port
-from tests.faults.support import wait_until
+from tests.faults.forwarder import Forwarder
+from tests.support import free_port, wait_until
 
 
 class EchoServer:

@@ -20,11 +20,10 @@ from tests.faults.scenario import TYPE_QUEUES, Scenario
 from tests.faults.support import (
     Consumers,
     RedisServer,
-    queue_depth,
     simulate,
     simulator_report,
-    wait_until,
 )
+from tests.support import queue_depth, wait_until
 
 OUTAGE_S = 4.0
 PREFETCH = 100  # per queue consumer: at most ~10 queues x 100 readings held while Redis is down

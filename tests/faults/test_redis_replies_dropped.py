@@ -18,7 +18,8 @@ import pytest
 from tests.faults.accounting import Expectation
 from tests.faults.forwarder import Forwarder
 from tests.faults.scenario import Scenario
-from tests.faults.support import Consumers, simulate, simulator_report, wait_until
+from tests.faults.support import Consumers, simulate, simulator_report
+from tests.support import wait_until
 
 DROPS = 6
 SEED = 11

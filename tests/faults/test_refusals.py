@@ -12,7 +12,8 @@ import pytest
 from ev_messaging import routing_key
 from tests.faults.broker import BrokerAdmin
 from tests.faults.malformed import Fuzzed, Generator, encode
-from tests.faults.support import Consumers, RedisServer, publish, queue_depth
+from tests.faults.support import Consumers, RedisServer, publish
+from tests.support import queue_depth
 
 pytestmark = pytest.mark.integration
 

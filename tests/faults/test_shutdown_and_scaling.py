@@ -25,7 +25,8 @@ from ev_storage import ReadingReader, StorageSettings
 from tests.faults.accounting import Expectation
 from tests.faults.malformed import Generator, Traffic
 from tests.faults.scenario import Scenario
-from tests.faults.support import Consumers, publish_pipelined, wait_until
+from tests.faults.support import Consumers, publish_pipelined
+from tests.support import wait_until
 
 CONSUMERS = 3
 RATE = 1_000  # msg/s while a consumer is stopped and replaced: about 9 s of stream
