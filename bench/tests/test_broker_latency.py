@@ -18,15 +18,17 @@ def test_receiver_notes_only_the_watched_sensors(amqp_url: str) -> None:
     receiver.start()
     try:
         wait_for_consumers(amqp_url, 1)
-        # Not publish_bare: it waits for a queue depth the receiver keeps at zero.
+        # Not publish_bare: it waits for a queue depth the receiver keeps at zero. Confirmed and
+        # mandatory, so a message the broker did not take fails here, not as a missing arrival.
         connection = connect(amqp_url)
         try:
             channel = connection.channel()
+            channel.confirm_delivery()
             for key, body in messages:
-                channel.basic_publish(EXCHANGE, key, body)
+                channel.basic_publish(EXCHANGE, key, body, mandatory=True)
         finally:
             connection.close()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while len(receiver.arrivals) < 100 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
