@@ -163,6 +163,23 @@ def test_stop_while_retrying_leaves_the_batch_to_the_broker(settings, topology, 
     broker.wait_for(lambda: broker.depth(BATTERY) == 5, what="the batch back in its queue")
 
 
+def test_active_at_advances_while_idle_and_while_retrying(settings, topology, broker) -> None:
+    def down(_deliveries: Sequence[Delivery]) -> list[Rejection]:
+        raise Retry("still down")
+
+    consumer = BatchConsumer(
+        settings, topology, Recorder(down), batch_max_wait=0.05, retry_delay=0.05
+    )
+    created = consumer.active_at
+    with running(consumer):
+        broker.wait_for(lambda: consumer.active_at > created, what="the idle loop going round")
+        broker.publish(BATTERY, b"1")
+        broker.wait_for(lambda: consumer.stats.retries >= 2, what="retries")
+        retrying = consumer.active_at
+        broker.wait_for(lambda: consumer.active_at > retrying, what="the retry loop going round")
+    assert consumer.stats.acked == 0
+
+
 def test_a_failing_batch_is_redelivered(settings, topology, broker) -> None:
     broker.publish(SPEED, b"once")
 

@@ -114,11 +114,18 @@ class BatchConsumer:
         self._run_thread: threading.Thread | None = None
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._cancelled_by_broker = False
+        self._active_at = time.monotonic()
 
     @property
     def stats(self) -> ConsumerStats:
         """A snapshot of the counters."""
         return ConsumerStats(**self._counts)
+
+    @property
+    def active_at(self) -> float:
+        """``time.monotonic()`` when the run loop last went round (consuming, retrying or
+        waiting for the broker): a liveness signal, stale only when the loop is stuck."""
+        return self._active_at
 
     def stop(self) -> None:
         """Ask ``run()`` to finish the batch in hand, ack it, close and return.
@@ -209,6 +216,7 @@ class BatchConsumer:
         tags = [channel.basic_consume(queue, inbox.on_message) for queue in self._topology.queues]
         first_at = 0.0
         while True:
+            self._active_at = time.monotonic()
             if self._cancelled_by_broker:
                 raise _ConsumerCancelled("the broker cancelled a consumer")
             if self._stopping:
@@ -308,7 +316,8 @@ class BatchConsumer:
         """Wait, serving ``connection`` if any; False if stop() was called meanwhile."""
         deadline = time.monotonic() + seconds
         while not self._stopping:
-            remaining = deadline - time.monotonic()
+            self._active_at = now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 return True
             if connection is None:
