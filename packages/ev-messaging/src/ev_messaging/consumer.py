@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -59,6 +60,16 @@ class ConsumerStats:
 
 
 _COUNTERS = tuple(f.name for f in fields(ConsumerStats))
+
+
+def _wake(connection: BlockingConnection) -> None:
+    """End the connection's current wait, from any thread (unless it is closed already)."""
+    with contextlib.suppress(pika.exceptions.AMQPError):
+        connection.add_callback_threadsafe(_nothing)
+
+
+def _nothing() -> None:
+    pass
 
 
 class _ConsumerCancelled(MessagingError):
@@ -115,6 +126,7 @@ class BatchConsumer:
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._cancelled_by_broker = False
         self._active_at = time.monotonic()
+        self._worker: ThreadPoolExecutor | None = None
 
     @property
     def stats(self) -> ConsumerStats:
@@ -142,8 +154,7 @@ class BatchConsumer:
         connection = self._connection
         if connection is not None and threading.current_thread() is not self._run_thread:
             # Already closed: run() sees the flag anyway.
-            with contextlib.suppress(pika.exceptions.AMQPError):
-                connection.add_callback_threadsafe(lambda: None)
+            _wake(connection)
 
     def run(self) -> None:
         """Consume until :meth:`stop`; reconnects on connection loss.
@@ -179,6 +190,10 @@ class BatchConsumer:
                 self._wait(backoff.next_delay(), None)
             finally:
                 self._close()
+        if self._worker is not None:
+            # A handler still running was cut off by a lost connection: its batch is redelivered.
+            self._worker.shutdown(wait=True)
+            self._worker = None
         logger.info("consumer stopped")
 
     def _connect(self) -> BlockingConnection:
@@ -287,8 +302,10 @@ class BatchConsumer:
         than the prefetch window."""
         backoff = Backoff(*self._retry_delay)
         while True:
+            # Outside the try: the connection's own errors are not the handler's failures.
+            done = self._handled_in_worker(connection, batch)
             try:
-                return self._handler(batch)
+                return done.result()
             except Retry as exc:
                 delay = backoff.next_delay()
                 logger.warning("batch of %d: %s; retrying in %.2fs", len(batch), exc, delay)
@@ -301,6 +318,24 @@ class BatchConsumer:
                 logger.exception("handling a batch of %d failed", len(batch))
                 self._counts["failed_batches"] += 1
                 raise _Failed from exc
+
+    def _handled_in_worker(
+        self, connection: BlockingConnection, batch: list[Delivery]
+    ) -> Future[Sequence[Rejection]]:
+        """``handler(batch)`` run on the worker thread, done; ``connection`` served meanwhile.
+
+        The next deliveries arrive while the handler waits on its store: receiving overlaps
+        with writing. Only this thread touches the connection (pika is not thread-safe); the
+        worker wakes it when the handler is done. One worker: batches are handled in order.
+        """
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ev-batch")
+        future = self._worker.submit(self._handler, batch)
+        future.add_done_callback(lambda _done: _wake(connection))
+        while not future.done():
+            self._active_at = time.monotonic()
+            connection.process_data_events(time_limit=_TICK)
+        return future
 
     def _settle(self, inbox: Inbox, batch: list[Delivery], rejections: Sequence[Rejection]) -> None:
         inbox.settle(batch, rejections)
