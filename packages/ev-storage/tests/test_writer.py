@@ -62,6 +62,7 @@ def test_a_new_reading_updates_latest_history_and_summary(
         b"battery:sum": b"85.5",
         b"battery:first": b"1706788800000",
         b"battery:last": b"1706788800000",
+        b"battery:latest": b"1706788800000",
     }
 
 
@@ -135,6 +136,37 @@ def test_latest_compares_reading_times_even_without_history(
     newer = make_reading(at + timedelta(milliseconds=1), 30.0, "speed")
     assert writer.store(newer) is STORED
     assert redis_client.get(latest_key) == newer.to_json()
+
+
+def test_latest_stays_newest_when_the_aggregates_start_over(
+    writer: ReadingWriter, redis_client: redis.Redis
+) -> None:
+    """The summary notes the latest's time; lost with the summary, it is read from latest."""
+    keys = writer.keys
+    newest = make_reading(9000, 90.0)
+    writer.store(newest)
+    redis_client.delete(keys.summary(SENSOR))  # e.g. summary_ttl shorter than latest's
+    assert writer.store_many([make_reading(1000, 10.0), make_reading(5000, 50.0)]) == [STORED] * 2
+    assert redis_client.get(keys.latest(SENSOR, "battery")) == newest.to_json()
+    summary = redis_client.hgetall(keys.summary(SENSOR))
+    assert summary[b"battery:count"] == b"2"
+    assert summary[b"battery:last"] == str(T0_MS + 5000).encode()
+    assert summary[b"battery:latest"] == str(T0_MS + 9000).encode()
+
+
+def test_an_older_reading_becomes_latest_when_latest_expired(
+    writer: ReadingWriter, redis_client: redis.Redis
+) -> None:
+    keys = writer.keys
+    writer.store(make_reading(9000, 90.0))
+    redis_client.delete(keys.latest(SENSOR, "battery"))  # e.g. latest_ttl passed
+    older = make_reading(1000, 10.0)
+    writer.store(older)
+    assert redis_client.get(keys.latest(SENSOR, "battery")) == older.to_json()
+    between = make_reading(5000, 50.0)
+    writer.store(between)
+    assert redis_client.get(keys.latest(SENSOR, "battery")) == between.to_json()
+    assert redis_client.hget(keys.summary(SENSOR), "battery:latest") == str(T0_MS + 5000).encode()
 
 
 def test_expired_reading_is_dropped_and_changes_nothing(
@@ -212,6 +244,7 @@ def test_summary_math(writer: ReadingWriter, redis_client: redis.Redis) -> None:
         b"battery:sum": b"209.75",
         b"battery:first": str(T0_MS + 1000).encode(),
         b"battery:last": str(T0_MS + 5000).encode(),
+        b"battery:latest": str(T0_MS + 5000).encode(),
     }
 
 

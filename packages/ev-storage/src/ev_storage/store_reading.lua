@@ -6,7 +6,8 @@
 --              [n * bucket_ms, (n + 1) * bucket_ms) as 12-byte records sorted by time (big-endian
 --              uint32 ms offset in the bucket, big-endian IEEE 754 double value); field "meta" is
 --              "<bucket_ms>:<newest ms>:<first>", first = the lowest bucket (readers start there)
---   3 summary  hash, fields "<type>:count|min|max|sum|first|last"
+--   3 summary  hash, fields "<type>:count|min|max|sum|first|last|latest" (latest: the ms of the
+--              stored latest reading of the type)
 -- ARGV:
 --   1 timestamp ms (decimal integer)   2 value (Python repr of the float)
 --   3 canonical reading JSON           4 sensor type
@@ -234,12 +235,29 @@ end
 -- A sensor that stops reporting ages out.
 redis.call('PEXPIRE', history_key, retention_text)
 
--- 4. Aggregates of the type, over every distinct reading stored.
+-- 4. Aggregates of the type, over every distinct reading stored; the hash also keeps the
+-- timestamp of the type's stored latest ("<type>:latest"), so that 5. needs no GET in the common
+-- case.
 local fields = {
     sensor_type .. ':count', sensor_type .. ':min', sensor_type .. ':max',
     sensor_type .. ':sum', sensor_type .. ':first', sensor_type .. ':last',
+    sensor_type .. ':latest',
 }
 local old = redis.call('HMGET', summary_key, unpack(fields))
+
+-- 5. "Latest" is the newest by reading time, not by arrival. A reading at or after the noted
+-- latest replaces it without looking; otherwise (out of order, latest expired, or nothing noted)
+-- compare with the stored latest's own timestamp.
+local latest_ms = tonumber(old[7])
+local replace = latest_ms and ts >= latest_ms
+if not replace then
+    local current = redis.call('GET', latest_key)
+    local current_ts = current and json_timestamp_ms(current)
+    replace = not current_ts or ts >= current_ts
+    latest_ms = current_ts
+end
+local latest_text = replace and ts_text or string.format('%d', latest_ms)
+
 local count = tonumber(old[1])
 if count and old[2] and old[3] and old[4] and old[5] and old[6] then
     local min_text, max_text, first_text, last_text = old[2], old[3], old[5], old[6]
@@ -249,21 +267,18 @@ if count and old[2] and old[3] and old[4] and old[5] and old[6] then
     if ts > tonumber(last_text) then last_text = ts_text end
     redis.call('HSET', summary_key,
         fields[1], num(count + 1), fields[2], min_text, fields[3], max_text,
-        fields[4], num(tonumber(old[4]) + value), fields[5], first_text, fields[6], last_text)
+        fields[4], num(tonumber(old[4]) + value), fields[5], first_text, fields[6], last_text,
+        fields[7], latest_text)
 else
     -- New, expired or damaged aggregates of this type start over from this reading.
     redis.call('HSET', summary_key,
         fields[1], '1', fields[2], value_text, fields[3], value_text,
-        fields[4], value_text, fields[5], ts_text, fields[6], ts_text)
+        fields[4], value_text, fields[5], ts_text, fields[6], ts_text, fields[7], latest_text)
 end
 if summary_ttl ~= '0' then
     redis.call('PEXPIRE', summary_key, summary_ttl)
 end
-
--- 5. "Latest" is the newest by reading time, not by arrival.
-local current = redis.call('GET', latest_key)
-local current_ts = current and json_timestamp_ms(current)
-if not current_ts or ts >= current_ts then
+if replace then
     if latest_ttl ~= '0' then
         redis.call('SET', latest_key, json, 'PX', latest_ttl)
     else

@@ -3,6 +3,8 @@
 Layout: one hash per sensor, six fields per type, ``<type>:count``, ``<type>:min``, ``<type>:max``,
 ``<type>:sum`` (decimal text that parses back to the exact float), ``<type>:first`` and
 ``<type>:last`` (timestamps in ms). The mean is computed on read, so a write updates plain fields.
+The write script also keeps ``<type>:latest`` there (the ms of the stored latest reading), which
+readers ignore.
 """
 
 from __future__ import annotations
