@@ -13,10 +13,9 @@ def utc_now() -> datetime:
 
 def normalise(moment: datetime) -> datetime:
     """``moment`` in UTC, truncated to the millisecond (the precision readings are stored with)."""
-    offset = moment.utcoffset()
-    if offset is None:
-        raise ValueError("naive datetime: a time zone is required")
-    if offset or moment.tzinfo is not UTC:
+    if moment.tzinfo is not UTC:
+        if moment.utcoffset() is None:
+            raise ValueError("naive datetime: a time zone is required")
         moment = moment.astimezone(UTC)
     sub_ms = moment.microsecond % 1000
     return moment.replace(microsecond=moment.microsecond - sub_ms) if sub_ms else moment
@@ -24,7 +23,8 @@ def normalise(moment: datetime) -> datetime:
 
 def to_epoch_ms(moment: datetime) -> int:
     """Milliseconds since the Unix epoch of an aware datetime."""
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    since = moment - _EPOCH  # exact integer parts, cheaper than dividing timedeltas
+    return (since.days * 86_400 + since.seconds) * 1000 + since.microseconds // 1000
 
 
 def from_epoch_ms(ms: int) -> datetime:
@@ -34,8 +34,8 @@ def from_epoch_ms(ms: int) -> datetime:
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with ``Z``; milliseconds only when there are any."""
     m = normalise(moment)
-    # f-string formatting: several times faster than strftime, and this runs once per reading.
-    text = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+    # isoformat is C code, several times faster than strftime or f-strings; this runs once per
+    # reading. In UTC it ends with "+00:00".
     if m.microsecond:
-        return f"{text}.{m.microsecond // 1000:03d}Z"
-    return text + "Z"
+        return m.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return m.isoformat(timespec="seconds")[:-6] + "Z"
