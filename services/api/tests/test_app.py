@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -49,7 +50,10 @@ def test_openapi_summaries_come_from_docstrings(openapi: dict[str, Any]) -> None
     assert "`end_time` defaults to now" in history["description"]
 
 
-def test_openapi_declares_the_api_key_scheme(openapi: dict[str, Any]) -> None:
+def test_openapi_declares_the_api_key_scheme_when_keys_are_configured(
+    make_client: Callable[..., TestClient],
+) -> None:
+    openapi = make_client(api_keys="k1").get("/openapi.json").json()
     schemes = openapi["components"]["securitySchemes"]
     assert schemes["ApiKey"] == {
         "type": "apiKey",
@@ -59,6 +63,11 @@ def test_openapi_declares_the_api_key_scheme(openapi: dict[str, Any]) -> None:
     }
     assert openapi["paths"][SENSOR]["get"]["security"] == [{"ApiKey": []}]
     assert "security" not in openapi["paths"]["/health"]["get"]
+
+
+def test_openapi_needs_no_key_when_none_is_configured(openapi: dict[str, Any]) -> None:
+    assert "security" not in openapi["paths"][SENSOR]["get"]
+    assert "securitySchemes" not in openapi.get("components", {})
 
 
 @pytest.mark.parametrize(

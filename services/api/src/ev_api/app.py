@@ -110,14 +110,22 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     for router in (health.router, sensors.router, live.router):
         _summaries_from_docstrings(router)
     app.include_router(health.router)
-    # Authentication first: an unauthenticated request is refused without touching Redis.
-    app.include_router(
-        sensors.router,
-        prefix=API_PREFIX,
-        dependencies=[Depends(require_api_key), Depends(enforce_rate_limit)],
-    )
+    app.include_router(sensors.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
     app.include_router(live.router, prefix=API_PREFIX)
     return app
+
+
+def _guards(settings: Settings) -> list[Any]:
+    """The REST routes' checks this server's settings call for, authentication first (an
+    unauthenticated request is refused without touching Redis). A check that is off is not
+    there at all: every dependency costs each request, and the OpenAPI document then says
+    truthfully whether a key is needed."""
+    guards = []
+    if settings.auth_enabled:
+        guards.append(Depends(require_api_key))
+    if settings.rate_limit_per_minute:
+        guards.append(Depends(enforce_rate_limit))
+    return guards
 
 
 def _describe_limit(settings: Settings) -> str:

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from ev_api.deps import CatalogueDep, ReaderDep, SettingsDep, StrictQuery
+from ev_api.deps import ReaderDep, ResourcesDep, SettingsDep, StrictQuery
 from ev_api.errors import error_responses
 from ev_api.params import SensorIdPath, SensorTypePath, TimeQuery, parse_type_filter
 from ev_schemas import HistoryPage, Reading, SensorReadings, SensorSummary, utc_now
@@ -61,9 +61,8 @@ async def latest_readings(sensor_id: SensorIdPath, reader: ReaderDep) -> Respons
 )
 async def history(
     sensor_id: SensorIdPath,
-    reader: ReaderDep,
+    resources: ResourcesDep,
     settings: SettingsDep,
-    catalogue: CatalogueDep,
     start_time: TimeQuery = None,
     end_time: TimeQuery = None,
     sensor_type: Annotated[
@@ -106,6 +105,7 @@ async def history(
             limit,
             "less_than_equal",
         )
+    reader, catalogue = resources.reader, resources.catalogue
     try:
         types = parse_type_filter(sensor_type, catalogue)
     except ValueError as exc:
@@ -138,18 +138,19 @@ async def summary(sensor_id: SensorIdPath, reader: ReaderDep) -> Response:
     responses=error_responses(401, 404, 422, 503),
 )
 async def latest_reading(
-    sensor_id: SensorIdPath, sensor_type: SensorTypePath, reader: ReaderDep, catalogue: CatalogueDep
+    sensor_id: SensorIdPath, sensor_type: SensorTypePath, resources: ResourcesDep
 ) -> Response:
     """The latest reading of one type.
 
     A type that is not configured is a 404 too; its detail lists the configured types.
     """
+    catalogue = resources.catalogue
     if sensor_type not in catalogue:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"unknown sensor type {sensor_type!r}; configured: {', '.join(catalogue)}",
         )
-    raw = await reader.latest_raw(sensor_id, sensor_type)
+    raw = await resources.reader.latest_raw(sensor_id, sensor_type)
     if raw is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no {sensor_type} reading for sensor {sensor_id!r}"
