@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -78,12 +79,27 @@ class Link:
 
     def pump(self, timeout: float) -> None:
         """Do pending I/O and run callbacks, waiting at most ``timeout`` seconds for some."""
+        self._coalesce_output()
         timer = self._ioloop.call_later(max(timeout, 0.0), _noop)
         try:
             self._ioloop.poll()
             self._ioloop.process_timeouts()
         finally:
             self._ioloop.remove_timeout(timer)
+
+    def _coalesce_output(self) -> None:
+        """Join the frames waiting to be written into one buffer.
+
+        pika's transport sends each buffered frame with its own ``send`` (a message is three
+        frames), which cost the publisher more than everything else it does; one joined buffer
+        goes out in one. This reaches into pika's transport: when a pika release changes it,
+        the frames simply go out one by one again (the test of this method says so).
+        """
+        buffers = getattr(getattr(self._connection, "_transport", None), "_tx_buffers", None)
+        if isinstance(buffers, deque) and len(buffers) > 1:
+            joined = b"".join(buffers)
+            buffers.clear()
+            buffers.append(joined)
 
     def wait(self, ready: Callable[[], bool], deadline: float) -> None:
         """Pump until ``ready()``; raise if the link is lost or the deadline passes first."""

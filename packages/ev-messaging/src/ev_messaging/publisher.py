@@ -37,6 +37,10 @@ from ev_messaging.topology import EXCHANGE, TopologySettings
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/json"
+#: Messages handed to pika before its I/O loop runs and writes them out in one system call...
+WRITE_BATCH = 64
+#: ... or seconds since it last ran, whichever comes first (a bound on the added latency).
+WRITE_DELAY_S = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,9 @@ class Publisher:
         self._confirms = Confirms()  # sent on the current link, awaiting their confirm
         self._backoff = Backoff(settings.retry_delay, settings.max_retry_delay)
         self._published = self._republished = self._reconnects = 0
+        # Messages handed to pika since the I/O loop last ran, and when it last ran: writes are
+        # gathered into one system call per WRITE_BATCH messages or WRITE_DELAY_S.
+        self._unwritten, self._written_at = 0, time.monotonic()
         self._ever_connected = False
 
     def __enter__(self) -> Self:
@@ -132,9 +139,13 @@ class Publisher:
         headers: Mapping[str, Any] | None = None,
         exchange: str = EXCHANGE,
     ) -> None:
-        """Send one persistent JSON message; returns once it is on the wire, not confirmed.
+        """Send one persistent JSON message (confirmed later, see :meth:`flush`).
 
-        Blocks while ``max_in_flight`` messages await their confirm. An exception may concern an
+        The message is written to the socket by this call or, to write many messages with few
+        system calls, by the next call of this publisher (``publish``, ``flush``, ``sleep`` or
+        ``close``) once :data:`WRITE_BATCH` messages or :data:`WRITE_DELAY_S` have gone by:
+        publish in a loop, and end with ``flush`` (the context manager does). Blocks while
+        ``max_in_flight`` messages await their confirm. An exception may concern an
         earlier message (see its fields) unless it is :class:`BrokerUnavailable` or
         :class:`AuthenticationFailed`, which mean this message was not accepted.
         """
@@ -155,7 +166,12 @@ class Publisher:
                     self._outbox.remove(message)
                 raise
             self._published += 1
-            self._pump(0)
+            self._unwritten += 1
+            if (
+                self._unwritten >= WRITE_BATCH
+                or time.monotonic() - self._written_at >= WRITE_DELAY_S
+            ):
+                self._pump(0)
             self._raise_failure()
 
     def flush(self, timeout: float | None = None) -> None:
@@ -223,6 +239,7 @@ class Publisher:
 
     def _pump(self, timeout: float) -> None:
         if self._link is not None and self._link.lost is None:
+            self._unwritten, self._written_at = 0, time.monotonic()
             self._link.pump(timeout)
 
     def _send_outbox(self) -> None:
