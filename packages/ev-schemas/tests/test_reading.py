@@ -39,3 +39,17 @@ def test_to_json_of_unvalidated_values_matches_pydantic(value: float) -> None:
         unit="percentage",
     )
     assert reading.to_json() == reading.model_dump_json().encode()
+
+
+@given(moment=_TIMES, value=st.floats(allow_nan=False, allow_infinity=False))
+def test_a_trusted_reading_is_what_model_construct_makes(moment: datetime, value: float) -> None:
+    fast = Reading.trusted("ev_001", "speed", moment, value, "km/h")
+    slow = Reading.model_construct(
+        sensor_id="ev_001", sensor_type="speed", timestamp=moment, value=value, unit="km/h"
+    )
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.model_dump() == slow.model_dump()
+    assert fast.to_json() == slow.model_dump_json().encode()
+    assert (fast.__pydantic_extra__, fast.__pydantic_private__) == (None, None)

@@ -99,12 +99,8 @@ class ReadingValidator:
                 f"timestamp {timestamp.isoformat()} is more than "
                 f"{self.max_future_skew.total_seconds():g} s in the future"
             )
-        return Reading.model_construct(
-            sensor_id=published.sensor_id,
-            sensor_type=sensor_type.name,
-            timestamp=timestamp,
-            value=value,
-            unit=sensor_type.unit,
+        return Reading.trusted(
+            published.sensor_id, sensor_type.name, timestamp, value, sensor_type.unit
         )
 
 
