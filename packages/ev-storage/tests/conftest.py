@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -89,3 +93,32 @@ async def unreachable_async_client() -> AsyncIterator[redis.asyncio.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[redis.Redis]:
+    """A client of a redis-server of the test's own, for what must not touch the shared one
+    (flushing the script cache); the server is killed at the end."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail("this test needs redis-server on PATH")
+    port = _closed_port()
+    argv = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--dir", str(tmp_path)]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.02)
+        yield client
+    finally:
+        client.close()
+        server.kill()
+        server.wait(timeout=10)

@@ -56,3 +56,35 @@ def test_context_manager_chains_the_original() -> None:
 def test_context_manager_leaves_other_exceptions_alone() -> None:
     with pytest.raises(KeyError), redis_errors_translated():
         raise KeyError("x")
+
+
+def _cannot_connect() -> redis_errors.RedisClusterException:
+    """What redis-py's cluster client raises when no node answers (not a RedisError)."""
+    try:
+        try:
+            raise redis_errors.ConnectionError("Error 111 connecting to 127.0.0.1:7000.")
+        except redis_errors.ConnectionError as exc:
+            raise redis_errors.RedisClusterException("Redis Cluster cannot be connected.") from exc
+    except redis_errors.RedisClusterException as exc:
+        return exc
+
+
+UNAVAILABLE, ERROR = StorageUnavailable, StorageError
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (_cannot_connect(), UNAVAILABLE),
+        (redis_errors.SlotNotCoveredError('Slot "5" is not covered by the cluster.'), UNAVAILABLE),
+        (redis_errors.RedisClusterException("All slots are not covered after query"), UNAVAILABLE),
+        (redis_errors.RedisClusterException("MGET - all keys must map to the same slot"), ERROR),
+    ],
+)
+def test_cluster_client_errors_are_translated(
+    exc: redis_errors.RedisClusterException, kind: type[StorageError]
+) -> None:
+    with pytest.raises(StorageError) as caught, redis_errors_translated():
+        raise exc
+    assert type(caught.value) is kind
+    assert caught.value.__cause__ is exc

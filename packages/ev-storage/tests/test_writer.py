@@ -394,3 +394,12 @@ def test_history_and_latest_do_not_depend_on_order_across_the_retention_edge(
         newest = max((timestamp_ms(r) for r in own), default=0)
         window = sorted((timestamp_ms(r), r.value) for r in own if timestamp_ms(r) >= newest - 1000)
         assert history_rows(redis_client, shuffled.keys.history(SENSOR, sensor_type)) == window
+
+
+def test_a_server_that_lost_the_script_gets_it_again(private_redis: redis.Redis) -> None:
+    """A new or restarted server has no scripts: what it answers NOSCRIPT is sent again after
+    SCRIPT LOAD, and the batch's outcomes are exact."""
+    writer = ReadingWriter(private_redis, StorageSettings())
+    assert writer.store(make_reading(0, 1.0)) is STORED  # NOSCRIPT, SCRIPT LOAD, EVALSHA
+    private_redis.script_flush()
+    assert writer.store_many([make_reading(0, 1.0), make_reading(1, 2.0)]) == [DUPLICATE, STORED]

@@ -4,6 +4,7 @@ Takes clients and settings from the caller; never reads the environment, never c
 """
 
 from ev_storage.__about__ import __version__
+from ev_storage.clients import AsyncClient, SyncClient, async_client, sync_client
 from ev_storage.cursor import Position, decode_cursor, encode_cursor
 from ev_storage.errors import (
     InvalidArgument,
@@ -20,6 +21,7 @@ from ev_storage.tls import redis_tls_options
 from ev_storage.writer import ReadingWriter, WriteOutcome
 
 __all__ = [
+    "AsyncClient",
     "InvalidArgument",
     "InvalidCursor",
     "InvalidKey",
@@ -30,10 +32,13 @@ __all__ = [
     "StorageError",
     "StorageSettings",
     "StorageUnavailable",
+    "SyncClient",
     "UnknownSensorType",
     "WriteOutcome",
     "__version__",
+    "async_client",
     "decode_cursor",
     "encode_cursor",
     "redis_tls_options",
+    "sync_client",
 ]

@@ -15,7 +15,7 @@ from redis import exceptions as redis_errors
 _TRANSIENT_REPLIES = tuple(
     f"{code} " for code in ("BUSY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
 )
-_TRANSIENT_TYPES: tuple[type[redis_errors.RedisError], ...] = (
+_TRANSIENT_TYPES: tuple[type[Exception], ...] = (
     redis_errors.ConnectionError,  # also refused, reset, auth, LOADING, max clients
     redis_errors.TimeoutError,
     redis_errors.ReadOnlyError,  # failover left us on a replica
@@ -25,7 +25,13 @@ _TRANSIENT_TYPES: tuple[type[redis_errors.RedisError], ...] = (
     # The script cache was emptied (failover, SCRIPT FLUSH) after the pipeline checked it; the
     # next batch loads the script again.
     redis_errors.NoScriptError,
+    # A cluster client's request for a slot no primary serves (a failover under way).
+    redis_errors.SlotNotCoveredError,
 )
+#: How redis-py's cluster client says that the slot map it read has holes (nodes down).
+_UNCOVERED = "All slots are not covered"
+#: What redis-py may raise: its cluster client's own errors are not RedisErrors.
+RedisFailure = redis_errors.RedisError | redis_errors.RedisClusterException
 
 
 class StorageError(Exception):
@@ -71,15 +77,21 @@ class UnknownSensorType(InvalidArgument):
         return f"unknown sensor type {self.sensor_type!r}; known: {', '.join(self.known)}"
 
 
-def is_transient(exc: redis_errors.RedisError) -> bool:
+def is_transient(exc: RedisFailure) -> bool:
     """Whether ``exc`` reports a server or network state that passes, rather than a bad request."""
     if isinstance(exc, _TRANSIENT_TYPES):
         return True
+    if isinstance(exc, redis_errors.RedisClusterException):
+        # "Redis Cluster cannot be connected" carries the last node's error as its cause.
+        cause = exc.__cause__
+        if isinstance(cause, redis_errors.RedisError | redis_errors.RedisClusterException):
+            return is_transient(cause)
+        return str(exc).startswith(_UNCOVERED)
     # redis-py has no class for some replies (BUSY: a script runs too long); the code leads.
     return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
 
 
-def translate(exc: redis_errors.RedisError) -> StorageError:
+def translate(exc: RedisFailure) -> StorageError:
     """The :class:`StorageError` that stands for a redis-py error at this package's boundary."""
     detail = str(exc) or type(exc).__name__
     if is_transient(exc):
@@ -92,5 +104,5 @@ def redis_errors_translated() -> Iterator[None]:
     """Re-raise redis-py errors of the block as :class:`StorageError` (also around awaits)."""
     try:
         yield
-    except redis_errors.RedisError as exc:
+    except (redis_errors.RedisError, redis_errors.RedisClusterException) as exc:
         raise translate(exc) from exc

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio
 from redis.client import NEVER_DECODE
 
 from ev_schemas import Catalogue, HistoryPage, Reading, SensorSummary, from_epoch_ms, to_epoch_ms
+from ev_storage.clients import AsyncClient
 from ev_storage.cursor import Position, decode_cursor, encode_cursor
 from ev_storage.errors import InvalidArgument, UnknownSensorType, redis_errors_translated
 from ev_storage.history import HistoryScan, Row
@@ -30,11 +30,12 @@ class ReadingReader:
 
     ``catalogue`` says which types exist and their canonical units. The client is the caller's:
     this class neither connects at construction nor closes it. It accepts clients with or
-    without ``decode_responses``; raw bytes are what it returns either way.
+    without ``decode_responses``, of one server or of a cluster (a call reads one sensor's
+    keys: one slot); raw bytes are what it returns either way.
     """
 
     def __init__(
-        self, client: redis.asyncio.Redis, settings: StorageSettings, catalogue: Catalogue
+        self, client: AsyncClient, settings: StorageSettings, catalogue: Catalogue
     ) -> None:
         # redis-py's annotations of asyncio replies change between releases (``Awaitable[T] | T``
         # in some), so calls go through an untyped handle; replies are checked where parsed.
@@ -148,12 +149,8 @@ class ReadingReader:
     def _reading(self, sensor_id: str, row: Row) -> Reading:
         ms, sensor_type, value = row
         # Built from our own stored data, already validated on ingest: no second validation.
-        return Reading.model_construct(
-            sensor_id=sensor_id,
-            sensor_type=sensor_type,
-            timestamp=from_epoch_ms(ms),
-            value=value,
-            unit=self._catalogue[sensor_type].unit,
+        return Reading.trusted(
+            sensor_id, sensor_type, from_epoch_ms(ms), value, self._catalogue[sensor_type].unit
         )
 
 

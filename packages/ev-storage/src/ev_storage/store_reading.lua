@@ -1,23 +1,28 @@
--- Store one reading atomically and idempotently (ev-storage; see docs/storage.md).
+-- Store readings of one sensor atomically and idempotently (ev-storage; see docs/storage.md).
 --
--- KEYS (all of one sensor, sharing the hash tag {<sensor_id>}):
---   1 latest   string, canonical reading JSON
---   2 history  hash of time buckets: field "<n>" holds the readings of
+-- One call stores up to a few hundred readings of ONE sensor (every key shares the hash tag
+-- {<sensor_id>}, so on Redis Cluster the call touches one slot); each reading is handled in turn
+-- exactly as if it had a call of its own.
+-- KEYS:
+--   1 summary  hash, fields "<type>:count|min|max|sum|first|last|latest" (latest: the ms of the
+--              stored latest reading of the type)
+--   then per reading, 2 keys:
+--   latest     string, canonical reading JSON
+--   history    hash of time buckets: field "<n>" holds the readings of
 --              [n * bucket_ms, (n + 1) * bucket_ms) as 12-byte records sorted by time (big-endian
 --              uint32 ms offset in the bucket, big-endian IEEE 754 double value); field "meta" is
 --              "<bucket_ms>:<newest ms>:<first>", first = the lowest bucket (readers start there)
---   3 summary  hash, fields "<type>:count|min|max|sum|first|last|latest" (latest: the ms of the
---              stored latest reading of the type)
 -- ARGV:
---   1 timestamp ms (decimal integer)   2 value (Python repr of the float)
---   3 canonical reading JSON           4 sensor type
---   5 retention ms                     6 latest TTL ms, "0" for none
---   7 summary TTL ms, "0" for none     8 live channel
---   9 value as 8 bytes (big-endian IEEE 754 double, packed by the caller: exact by construction)
---  10 bucket ms of a new history (an existing one keeps the size in its meta)
--- Returns 1 STORED, 0 DUPLICATE (nothing changed), -1 EXPIRED (nothing changed).
+--   1 retention ms                     2 latest TTL ms, "0" for none
+--   3 summary TTL ms, "0" for none     4 live channel
+--   5 bucket ms of a new history (an existing one keeps the size in its meta)
+--   then per reading, 5 arguments:
+--   timestamp ms (decimal integer), value (Python repr of the float), canonical reading JSON,
+--   sensor type, value as 8 bytes (big-endian IEEE 754 double, packed by the caller: exact)
+-- Returns one outcome per reading, in order: 1 STORED, 0 DUPLICATE (nothing changed),
+-- -1 EXPIRED (nothing changed).
 --
--- Invariant after every call: the history holds exactly the distinct readings of
+-- Invariant after every reading: the history holds exactly the distinct readings of
 -- [newest - retention, newest], each bucket sorted and non-empty, so its bytes depend only on the
 -- set of readings delivered, never on their order (first write wins between two values of one ms).
 --
@@ -31,13 +36,14 @@ local META = 'meta'
 local HDEL_CHUNK = 1000 -- fields per HDEL: unpack() is bounded by the Lua stack
 local NEXT_PROBES = 8 -- bucket numbers tried one by one before listing the hash (HKEYS)
 
-local latest_key, history_key, summary_key = KEYS[1], KEYS[2], KEYS[3]
-local ts_text, value_text, json, sensor_type = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local retention_text, latest_ttl, summary_ttl, channel = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local value_bytes = ARGV[9]
-local ts, value, retention = tonumber(ts_text), tonumber(value_text), tonumber(retention_text)
-if #value_bytes ~= 8 then
-    return redis.error_reply('ERR the packed value must be 8 bytes')
+local summary_key = KEYS[1]
+local retention_text, latest_ttl, summary_ttl, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local new_bucket_text = ARGV[5]
+local retention = tonumber(retention_text)
+local FIXED_ARGS, ARGS_PER_READING, KEYS_PER_READING = 5, 5, 2
+local readings = (#ARGV - FIXED_ARGS) / ARGS_PER_READING
+if readings ~= math.floor(readings) or #KEYS ~= 1 + KEYS_PER_READING * readings then
+    return redis.error_reply('ERR expected 1 + 2n keys and 5 + 5n arguments')
 end
 
 local function num(x)
@@ -65,37 +71,8 @@ local function json_timestamp_ms(text)
     return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(s) * 1000 + ms
 end
 
--- The history's bucket size: the caller's for a new history; an existing one keeps its own.
--- Bucket numbers become field names with %d (integral, and faster than %.17g).
-local bucket_text = ARGV[10]
-local bucket_ms = tonumber(bucket_text)
--- Exact: for integers below 2^53 the rounded quotient never crosses an integer.
-local b = math.floor(ts / bucket_ms)
-local cb = math.floor((ts - retention) / bucket_ms) -- the bucket of the window's start
-local b_field, cb_field = string.format('%d', b), string.format('%d', cb)
--- One round trip for the common case: meta, this reading's bucket, the window's first bucket.
-local got = redis.call('HMGET', history_key, META, b_field, cb_field)
-local newest, newest_text, first, first_text
-if got[1] then
-    local bucket_found
-    bucket_found, newest_text, first_text = string.match(got[1], '^(%d+):(%-?%d+):(%-?%d+)$')
-    if not bucket_found then
-        return redis.error_reply('ERR damaged history meta in ' .. history_key)
-    end
-    newest, first = tonumber(newest_text), tonumber(first_text)
-    if bucket_found ~= bucket_text then
-        -- Created under another history_bucket setting: go on with its own.
-        bucket_text, bucket_ms = bucket_found, tonumber(bucket_found)
-        b = math.floor(ts / bucket_ms)
-        cb = math.floor((ts - retention) / bucket_ms)
-        b_field, cb_field = string.format('%d', b), string.format('%d', cb)
-        got = redis.call('HMGET', history_key, META, b_field, cb_field)
-    end
-end
-local offset = ts - b * bucket_ms
-
 -- The records of a bucket ('' when absent), checked whole.
-local function records(data, field)
+local function records(history_key, data, field)
     if not data then
         return ''
     end
@@ -140,7 +117,7 @@ local function trim_before(data, target)
 end
 
 -- The lowest bucket above n, b at most (b is about to get this reading).
-local function next_bucket(n, b)
+local function next_bucket(history_key, n, b)
     for m = n + 1, math.min(b - 1, n + NEXT_PROBES) do
         if redis.call('HEXISTS', history_key, string.format('%d', m)) == 1 then
             return m
@@ -160,132 +137,178 @@ local function next_bucket(n, b)
     return lowest
 end
 
-local data = records(got[2], b_field)
-if newest and ts > newest then
-    -- The newest reading (the common case): neither a duplicate (1.) nor expired (2.). Append it
-    -- (3.) and move the window to [ts - retention, ts]: edges inclusive, as in 2. Only when the
-    -- window now starts at or after the first bucket is there anything to trim.
-    local updates, dead = {}, {}
-    if first <= cb then
-        -- Whole buckets that fell out of the window, [first, cb): by number, or by HKEYS when the
-        -- window jumped further than there are buckets (a sensor back after a long silence).
-        if first < cb then
-            if cb - first <= redis.call('HLEN', history_key) then
-                for n = first, cb - 1 do
-                    dead[#dead + 1] = string.format('%d', n)
-                end
-            else
-                for _, field in ipairs(redis.call('HKEYS', history_key)) do
-                    local n = tonumber(field)
-                    if n and n < cb then
-                        dead[#dead + 1] = field
+-- One reading: its outcome.
+local function store(latest_key, history_key, ts_text, value_text, json, sensor_type, value_bytes)
+    if #value_bytes ~= 8 then
+        error('the packed value must be 8 bytes')
+    end
+    local ts, value = tonumber(ts_text), tonumber(value_text)
+
+    -- The history's bucket size: the caller's for a new history; an existing one keeps its own.
+    -- Bucket numbers become field names with %d (integral, and faster than %.17g).
+    local bucket_text = new_bucket_text
+    local bucket_ms = tonumber(bucket_text)
+    -- Exact: for integers below 2^53 the rounded quotient never crosses an integer.
+    local b = math.floor(ts / bucket_ms)
+    local cb = math.floor((ts - retention) / bucket_ms) -- the bucket of the window's start
+    local b_field, cb_field = string.format('%d', b), string.format('%d', cb)
+    -- One round trip for the common case: meta, this reading's bucket, the window's first bucket.
+    local got = redis.call('HMGET', history_key, META, b_field, cb_field)
+    local newest, newest_text, first, first_text
+    if got[1] then
+        local bucket_found
+        bucket_found, newest_text, first_text = string.match(got[1], '^(%d+):(%-?%d+):(%-?%d+)$')
+        if not bucket_found then
+            error('damaged history meta in ' .. history_key)
+        end
+        newest, first = tonumber(newest_text), tonumber(first_text)
+        if bucket_found ~= bucket_text then
+            -- Created under another history_bucket setting: go on with its own.
+            bucket_text, bucket_ms = bucket_found, tonumber(bucket_found)
+            b = math.floor(ts / bucket_ms)
+            cb = math.floor((ts - retention) / bucket_ms)
+            b_field, cb_field = string.format('%d', b), string.format('%d', cb)
+            got = redis.call('HMGET', history_key, META, b_field, cb_field)
+        end
+    end
+    local offset = ts - b * bucket_ms
+
+    local data = records(history_key, got[2], b_field)
+    if newest and ts > newest then
+        -- The newest reading (the common case): neither a duplicate (1.) nor expired (2.). Append it
+        -- (3.) and move the window to [ts - retention, ts]: edges inclusive, as in 2. Only when the
+        -- window now starts at or after the first bucket is there anything to trim.
+        local updates, dead = {}, {}
+        if first <= cb then
+            -- Whole buckets that fell out of the window, [first, cb): by number, or by HKEYS when the
+            -- window jumped further than there are buckets (a sensor back after a long silence).
+            if first < cb then
+                if cb - first <= redis.call('HLEN', history_key) then
+                    for n = first, cb - 1 do
+                        dead[#dead + 1] = string.format('%d', n)
+                    end
+                else
+                    for _, field in ipairs(redis.call('HKEYS', history_key)) do
+                        local n = tonumber(field)
+                        if n and n < cb then
+                            dead[#dead + 1] = field
+                        end
                     end
                 end
             end
-        end
-        -- The bucket the window starts in keeps its records from the cutoff on.
-        local cut_at = ts - retention - cb * bucket_ms
-        if cb == b then
-            data = trim_before(data, cut_at)
-            first = b
-        else
-            local old = records(got[3], cb_field)
-            local kept = trim_before(old, cut_at)
-            if kept == '' then
-                if old ~= '' then
-                    dead[#dead + 1] = cb_field
-                end
-                first = next_bucket(cb, b)
+            -- The bucket the window starts in keeps its records from the cutoff on.
+            local cut_at = ts - retention - cb * bucket_ms
+            if cb == b then
+                data = trim_before(data, cut_at)
+                first = b
             else
-                if #kept < #old then
-                    updates[1], updates[2] = cb_field, kept
+                local old = records(history_key, got[3], cb_field)
+                local kept = trim_before(old, cut_at)
+                if kept == '' then
+                    if old ~= '' then
+                        dead[#dead + 1] = cb_field
+                    end
+                    first = next_bucket(history_key, cb, b)
+                else
+                    if #kept < #old then
+                        updates[1], updates[2] = cb_field, kept
+                    end
+                    first = cb
                 end
-                first = cb
             end
+            first_text = string.format('%d', first)
         end
-        first_text = string.format('%d', first)
-    end
-    for i = 1, #dead, HDEL_CHUNK do
-        redis.call('HDEL', history_key, unpack(dead, i, math.min(i + HDEL_CHUNK - 1, #dead)))
-    end
-    redis.call('HSET', history_key, b_field, data .. struct.pack('>I4', offset) .. value_bytes,
-        META, bucket_text .. ':' .. ts_text .. ':' .. first_text, unpack(updates))
-else
-    -- An older reading, or the first one: find its place in its bucket.
-    local at, found = find(data, offset)
-    -- 1. First write wins: the same (sensor, type, ms) is stored once, whatever its value.
-    if found then
-        return DUPLICATE
-    end
-    -- 2. Older than the window behind the newest reading of this history: dropped.
-    if newest and ts < newest - retention then
-        return EXPIRED
-    end
-    -- 3. Insert in order. The window does not move: nothing to trim.
-    data = string.sub(data, 1, at * RECORD) .. struct.pack('>I4', offset) .. value_bytes
-        .. string.sub(data, at * RECORD + 1)
-    if not newest or b < first then
-        -- A new history, or a new first bucket.
-        redis.call('HSET', history_key, b_field, data,
-            META, bucket_text .. ':' .. (newest_text or ts_text) .. ':' .. b_field)
+        for i = 1, #dead, HDEL_CHUNK do
+            redis.call('HDEL', history_key, unpack(dead, i, math.min(i + HDEL_CHUNK - 1, #dead)))
+        end
+        redis.call('HSET', history_key, b_field, data .. struct.pack('>I4', offset) .. value_bytes,
+            META, bucket_text .. ':' .. ts_text .. ':' .. first_text, unpack(updates))
     else
-        redis.call('HSET', history_key, b_field, data)
+        -- An older reading, or the first one: find its place in its bucket.
+        local at, found = find(data, offset)
+        -- 1. First write wins: the same (sensor, type, ms) is stored once, whatever its value.
+        if found then
+            return DUPLICATE
+        end
+        -- 2. Older than the window behind the newest reading of this history: dropped.
+        if newest and ts < newest - retention then
+            return EXPIRED
+        end
+        -- 3. Insert in order. The window does not move: nothing to trim.
+        data = string.sub(data, 1, at * RECORD) .. struct.pack('>I4', offset) .. value_bytes
+            .. string.sub(data, at * RECORD + 1)
+        if not newest or b < first then
+            -- A new history, or a new first bucket.
+            redis.call('HSET', history_key, b_field, data,
+                META, bucket_text .. ':' .. (newest_text or ts_text) .. ':' .. b_field)
+        else
+            redis.call('HSET', history_key, b_field, data)
+        end
     end
-end
--- A sensor that stops reporting ages out.
-redis.call('PEXPIRE', history_key, retention_text)
+    -- A sensor that stops reporting ages out.
+    redis.call('PEXPIRE', history_key, retention_text)
 
--- 4. Aggregates of the type, over every distinct reading stored; the hash also keeps the
--- timestamp of the type's stored latest ("<type>:latest"), so that 5. needs no GET in the common
--- case.
-local fields = {
-    sensor_type .. ':count', sensor_type .. ':min', sensor_type .. ':max',
-    sensor_type .. ':sum', sensor_type .. ':first', sensor_type .. ':last',
-    sensor_type .. ':latest',
-}
-local old = redis.call('HMGET', summary_key, unpack(fields))
+    -- 4. Aggregates of the type, over every distinct reading stored; the hash also keeps the
+    -- timestamp of the type's stored latest ("<type>:latest"), so that 5. needs no GET in the common
+    -- case.
+    local fields = {
+        sensor_type .. ':count', sensor_type .. ':min', sensor_type .. ':max',
+        sensor_type .. ':sum', sensor_type .. ':first', sensor_type .. ':last',
+        sensor_type .. ':latest',
+    }
+    local old = redis.call('HMGET', summary_key, unpack(fields))
 
--- 5. "Latest" is the newest by reading time, not by arrival. A reading at or after the noted
--- latest replaces it without looking; otherwise (out of order, latest expired, or nothing noted)
--- compare with the stored latest's own timestamp.
-local latest_ms = tonumber(old[7])
-local replace = latest_ms and ts >= latest_ms
-if not replace then
-    local current = redis.call('GET', latest_key)
-    local current_ts = current and json_timestamp_ms(current)
-    replace = not current_ts or ts >= current_ts
-    latest_ms = current_ts
-end
-local latest_text = replace and ts_text or string.format('%d', latest_ms)
+    -- 5. "Latest" is the newest by reading time, not by arrival. A reading at or after the noted
+    -- latest replaces it without looking; otherwise (out of order, latest expired, or nothing noted)
+    -- compare with the stored latest's own timestamp.
+    local latest_ms = tonumber(old[7])
+    local replace = latest_ms and ts >= latest_ms
+    if not replace then
+        local current = redis.call('GET', latest_key)
+        local current_ts = current and json_timestamp_ms(current)
+        replace = not current_ts or ts >= current_ts
+        latest_ms = current_ts
+    end
+    local latest_text = replace and ts_text or string.format('%d', latest_ms)
 
-local count = tonumber(old[1])
-if count and old[2] and old[3] and old[4] and old[5] and old[6] then
-    local min_text, max_text, first_text, last_text = old[2], old[3], old[5], old[6]
-    if value < tonumber(min_text) then min_text = value_text end
-    if value > tonumber(max_text) then max_text = value_text end
-    if ts < tonumber(first_text) then first_text = ts_text end
-    if ts > tonumber(last_text) then last_text = ts_text end
-    redis.call('HSET', summary_key,
-        fields[1], num(count + 1), fields[2], min_text, fields[3], max_text,
-        fields[4], num(tonumber(old[4]) + value), fields[5], first_text, fields[6], last_text,
-        fields[7], latest_text)
-else
-    -- New, expired or damaged aggregates of this type start over from this reading.
-    redis.call('HSET', summary_key,
-        fields[1], '1', fields[2], value_text, fields[3], value_text,
-        fields[4], value_text, fields[5], ts_text, fields[6], ts_text, fields[7], latest_text)
-end
-if summary_ttl ~= '0' then
-    redis.call('PEXPIRE', summary_key, summary_ttl)
-end
-if replace then
-    if latest_ttl ~= '0' then
-        redis.call('SET', latest_key, json, 'PX', latest_ttl)
+    local count = tonumber(old[1])
+    if count and old[2] and old[3] and old[4] and old[5] and old[6] then
+        local min_text, max_text, first_text, last_text = old[2], old[3], old[5], old[6]
+        if value < tonumber(min_text) then min_text = value_text end
+        if value > tonumber(max_text) then max_text = value_text end
+        if ts < tonumber(first_text) then first_text = ts_text end
+        if ts > tonumber(last_text) then last_text = ts_text end
+        redis.call('HSET', summary_key,
+            fields[1], num(count + 1), fields[2], min_text, fields[3], max_text,
+            fields[4], num(tonumber(old[4]) + value), fields[5], first_text, fields[6], last_text,
+            fields[7], latest_text)
     else
-        redis.call('SET', latest_key, json)
+        -- New, expired or damaged aggregates of this type start over from this reading.
+        redis.call('HSET', summary_key,
+            fields[1], '1', fields[2], value_text, fields[3], value_text,
+            fields[4], value_text, fields[5], ts_text, fields[6], ts_text, fields[7], latest_text)
     end
+    if summary_ttl ~= '0' then
+        redis.call('PEXPIRE', summary_key, summary_ttl)
+    end
+    if replace then
+        if latest_ttl ~= '0' then
+            redis.call('SET', latest_key, json, 'PX', latest_ttl)
+        else
+            redis.call('SET', latest_key, json)
+        end
+    end
+
+    -- 6. Tell live subscribers, once per stored reading (a redelivery returned above).
+    redis.call('PUBLISH', channel, json)
+    return STORED
 end
 
--- 6. Tell live subscribers, once per stored reading (a redelivery returned above).
-redis.call('PUBLISH', channel, json)
-return STORED
+local outcomes = {}
+for i = 1, readings do
+    local a = FIXED_ARGS + (i - 1) * ARGS_PER_READING
+    outcomes[i] = store(KEYS[i * 2], KEYS[i * 2 + 1],
+        ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+end
+return outcomes
+

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import redis
+from redis import exceptions as redis_errors
 
 from ev_schemas import Reading, timestamp_ms
+from ev_storage.clients import SyncClient
 from ev_storage.errors import InvalidArgument, StorageError, redis_errors_translated
 from ev_storage.history import pack_value
 from ev_storage.keys import KeyLayout
@@ -32,6 +35,10 @@ class WriteOutcome(enum.StrEnum):
 
 
 _OUTCOMES = {1: WriteOutcome.STORED, 0: WriteOutcome.DUPLICATE, -1: WriteOutcome.EXPIRED}
+#: Readings of one sensor per script call: bounds how long one call holds Redis (~15 µs each).
+MAX_READINGS_PER_CALL = 100
+_KEY_CACHE_SIZE = 100_000
+NOSCRIPT = redis_errors.NoScriptError
 
 
 @cache
@@ -43,16 +50,18 @@ def script_source() -> str:
 class ReadingWriter:
     """Stores validated readings in Redis (synchronous: the consumer's batch loop uses it).
 
-    Each reading is one ``EVALSHA`` of the write script, atomic on its own and idempotent, so a
-    redelivered batch or a retried call stores and publishes nothing twice. The client is the
-    caller's: this class neither connects at construction nor closes it.
+    Each reading is stored by the write script atomically and idempotently (one ``EVALSHA``
+    stores a sensor's readings of the batch, one after the other), so a redelivered batch or a
+    retried call stores and publishes nothing twice. ``client`` is a
+    single-server or a cluster client (a call touches one sensor's keys: one slot). The client
+    is the caller's: this class neither connects at construction nor closes it.
     """
 
-    def __init__(self, client: redis.Redis, settings: StorageSettings) -> None:
+    def __init__(self, client: SyncClient, settings: StorageSettings) -> None:
         self._client = client
         self._keys = KeyLayout(settings.key_prefix)
-        # A redis-py Script knows its SHA; pipelines load it first when the server lacks it.
-        self._script = client.register_script(script_source())
+        self._source = script_source()
+        self._sha = hashlib.sha1(self._source.encode(), usedforsecurity=False).hexdigest()
         # Per deployment, not per reading; "0" tells the script "no expiry".
         self._fixed_args = (
             str(settings.retention_ms),
@@ -60,6 +69,9 @@ class ReadingWriter:
             str(settings.summary_ttl_ms or 0),
         )
         self._bucket_arg = str(settings.history_bucket_ms)
+        # Keys are checked and formatted once per sensor (and type), not once per reading.
+        self._sensor_cache: dict[str, tuple[str, str]] = {}
+        self._type_cache: dict[tuple[str, str], tuple[str, str]] = {}
 
     @property
     def keys(self) -> KeyLayout:
@@ -72,7 +84,12 @@ class ReadingWriter:
     def store_many(self, readings: Sequence[Reading]) -> list[WriteOutcome]:
         """Store ``readings`` in one pipeline; outcomes in the same order.
 
-        (redis-py checks with one ``SCRIPT EXISTS`` first that the server has the script.)
+        The readings of one sensor share a call of the write script (one slot on a cluster,
+        one round of Redis's per-call work), each stored as if alone, in the given order.
+
+        The calls go out as ``EVALSHA``; those a server answers with NOSCRIPT (a new or
+        restarted server, a cluster node added or failed over) are sent again once the script
+        is loaded on every primary. (redis-py's cluster pipeline refuses ``Script`` objects.)
 
         Raises :class:`~ev_storage.StorageUnavailable` when Redis cannot be reached or is busy
         (some readings may then be stored: repeating the call is safe),
@@ -81,37 +98,101 @@ class ReadingWriter:
         """
         if not readings:
             return []
-        calls = [self._call_of(reading) for reading in readings]
+        grouped = self._calls_of(readings)
+        calls = [(call.keys, call.args) for call in grouped]
         with redis_errors_translated():
-            # Untyped: redis-py's pipeline annotations change between releases.
-            pipe: Any = self._client.pipeline(transaction=False)
-            for keys, args in calls:
-                self._script(keys=keys, args=args, client=pipe)
-            replies: list[Any] = pipe.execute()
-        return [_outcome(reply) for reply in replies]
+            replies = self._evalsha(calls)
+            missing = [i for i, reply in enumerate(replies) if isinstance(reply, NOSCRIPT)]
+            if missing:
+                # On a cluster client, SCRIPT LOAD goes to every primary.
+                self._client.script_load(self._source)
+                retried = self._evalsha([calls[i] for i in missing])
+                for i, reply in zip(missing, retried, strict=True):
+                    replies[i] = reply
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+        outcomes: list[WriteOutcome] = [WriteOutcome.STORED] * len(readings)
+        for call, reply in zip(grouped, replies, strict=True):
+            if not isinstance(reply, list) or len(reply) != len(call.indices):
+                raise StorageError(f"unexpected reply from the write script: {reply!r:.200}")
+            for index, code in zip(call.indices, reply, strict=True):
+                outcomes[index] = _outcome(code)
+        return outcomes
 
-    def _call_of(self, reading: Reading) -> tuple[list[str], list[str | bytes]]:
-        if not math.isfinite(reading.value):
-            # Readings built with model_construct skip validation; inf/NaN would poison the sums.
-            raise InvalidArgument(f"reading value must be finite, got {reading.value!r}")
-        keys = [
-            self._keys.latest(reading.sensor_id, reading.sensor_type),
-            self._keys.history(reading.sensor_id, reading.sensor_type),
-            self._keys.summary(reading.sensor_id),
-        ]
-        args: list[str | bytes] = [
-            str(timestamp_ms(reading)),
-            # repr is the shortest text that parses back to the same float, in Lua and Python.
-            repr(float(reading.value)),
-            reading.to_json(),
-            reading.sensor_type,
-            *self._fixed_args,
-            self._keys.live_channel(reading.sensor_id),
-            # The history stores the double's 8 bytes: exact, whatever Lua makes of the text.
-            pack_value(float(reading.value)),
-            self._bucket_arg,
-        ]
-        return keys, args
+    def _evalsha(self, calls: Sequence[tuple[list[str], list[str | bytes]]]) -> list[Any]:
+        """One pipeline of script calls; errors of single calls come back in their place."""
+        # Untyped: redis-py's pipeline annotations change between releases.
+        pipe: Any = self._client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        return replies
+
+    def _calls_of(self, readings: Sequence[Reading]) -> list[_Call]:
+        """One script call per sensor (and per :data:`MAX_READINGS_PER_CALL`), in order."""
+        by_sensor: dict[str, list[int]] = {}
+        for index, reading in enumerate(readings):
+            if not math.isfinite(reading.value):
+                # Built with model_construct, validation skipped: inf/NaN would poison the sums.
+                raise InvalidArgument(f"reading value must be finite, got {reading.value!r}")
+            by_sensor.setdefault(reading.sensor_id, []).append(index)
+        calls = []
+        for sensor_id, indices in by_sensor.items():
+            summary_key, channel = self._sensor_keys(sensor_id)
+            for start in range(0, len(indices), MAX_READINGS_PER_CALL):
+                chunk = indices[start : start + MAX_READINGS_PER_CALL]
+                keys = [summary_key]
+                args: list[str | bytes] = [*self._fixed_args, channel, self._bucket_arg]
+                for index in chunk:
+                    reading = readings[index]
+                    value = float(reading.value)
+                    keys += self._type_keys(sensor_id, reading.sensor_type)
+                    args += (
+                        str(timestamp_ms(reading)),
+                        # repr: the shortest text that parses back to the same float, in Lua too.
+                        repr(value),
+                        reading.to_json(),
+                        reading.sensor_type,
+                        # The history stores the double's 8 bytes: exact, whatever Lua makes of
+                        # the text.
+                        pack_value(value),
+                    )
+                calls.append(_Call(chunk, keys, args))
+        return calls
+
+    def _sensor_keys(self, sensor_id: str) -> tuple[str, str]:
+        """(summary key, live channel), built and checked once per sensor."""
+        found = self._sensor_cache.get(sensor_id)
+        if found is None:
+            if len(self._sensor_cache) >= _KEY_CACHE_SIZE:
+                self._sensor_cache.clear()
+            found = self._sensor_cache[sensor_id] = (
+                self._keys.summary(sensor_id),
+                self._keys.live_channel(sensor_id),
+            )
+        return found
+
+    def _type_keys(self, sensor_id: str, sensor_type: str) -> tuple[str, str]:
+        """(latest key, history key), built and checked once per sensor and type."""
+        found = self._type_cache.get((sensor_id, sensor_type))
+        if found is None:
+            if len(self._type_cache) >= _KEY_CACHE_SIZE:
+                self._type_cache.clear()
+            found = self._type_cache[sensor_id, sensor_type] = (
+                self._keys.latest(sensor_id, sensor_type),
+                self._keys.history(sensor_id, sensor_type),
+            )
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One call of the write script: the readings it stores (their indices), keys, arguments."""
+
+    indices: list[int]
+    keys: list[str]
+    args: list[str | bytes]
 
 
 def _outcome(reply: Any) -> WriteOutcome:
