@@ -32,6 +32,8 @@ def test_openapi_lists_the_routes(openapi: dict[str, Any]) -> None:
     assert openapi["info"]["version"] == __version__
     assert set(openapi["paths"]) == {
         "/health",
+        "/health/live",
+        "/health/ready",
         SENSOR,
         f"{SENSOR}/history",
         f"{SENSOR}/summary",

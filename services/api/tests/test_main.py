@@ -189,3 +189,29 @@ def test_auth_rate_limit_and_no_secret_in_the_logs(
 
 def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {name.lower(): value for name, value in items}
+
+
+def test_logs_json_lines_when_not_at_a_terminal_and_serves_metrics(
+    start_server: Callable[[dict[str, str]], Server],
+    redis_location: dict[str, Any],
+    key_prefix: str,
+) -> None:
+    server = start_server(
+        {
+            "REDIS_HOST": redis_location["redis_host"],
+            "REDIS_PORT": str(redis_location["redis_port"]),
+            "REDIS_DB": str(redis_location["redis_db"]),
+            "REDIS_KEY_PREFIX": key_prefix,
+            "LOG_LEVEL": "info",
+        }
+    )
+    assert _get(f"{server.base}/health/live")[0] == 200
+    with urllib.request.urlopen(f"{server.base}/metrics", timeout=2) as response:
+        metrics = response.read().decode()
+    assert 'ev_api_requests_total{method="GET",route="/health/live",status="200"} 1.0' in metrics
+    output = server.stop()
+    events = [json.loads(line) for line in output.splitlines()]  # every line is one JSON object
+    assert any(event["logger"].startswith("uvicorn") for event in events)
+    access = [event for event in events if event["logger"] == "uvicorn.access"]
+    expected = {"method": "GET", "path": "/health/live", "status": 200}.items()
+    assert any(expected <= event.items() for event in access)

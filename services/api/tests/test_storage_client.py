@@ -11,9 +11,11 @@ from _private_redis import PrivateRedis
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from ev_api import Settings
-from ev_api.storage_client import redis_options
+from ev_api.storage_client import pubsub_client, redis_client, redis_options
 
 
 def test_plain_by_default(make_settings: Callable[..., Settings]) -> None:
@@ -91,3 +93,28 @@ def test_password_used_and_never_logged(
     assert "ev-api" in caplog.text  # the startup lines were captured
     for secret in ("the-Right-pw", "a-Wrong-pw", "api-key-1"):
         assert secret not in caplog.text
+
+
+@pytest.mark.anyio
+async def test_cluster_mode_builds_a_cluster_client_and_a_node_client_for_pubsub(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Nothing connects here; tests/cluster runs the API on a real cluster."""
+    settings = make_settings(redis_cluster=True, redis_db=0)
+    client = redis_client(settings)
+    live = pubsub_client(settings, client)
+    try:
+        assert isinstance(client, RedisCluster)
+        assert type(live) is Redis
+        assert live.connection_pool.connection_kwargs["port"] == settings.redis_port
+    finally:
+        await live.aclose()
+        await client.aclose()
+    single = redis_client(make_settings())
+    assert pubsub_client(make_settings(), single) is single  # one server: the same client
+    await single.aclose()
+
+
+def test_a_cluster_has_database_zero_only(make_settings: Callable[..., Settings]) -> None:
+    with pytest.raises(ValidationError, match="database 0 only"):
+        make_settings(redis_cluster=True, redis_db=2)

@@ -104,9 +104,11 @@ def test_unreachable_redis_asks_the_runner_to_retry(key_prefix: str) -> None:
     writer = ReadingWriter(dead, StorageSettings(key_prefix=key_prefix))
     pipeline = ReadingPipeline(ReadingValidator(clock=lambda: NOW), writer)
     with pytest.raises(Retry, match="Redis unavailable"):
-        pipeline([delivery(1, battery(80.0))])
+        pipeline([delivery(1, battery(80.0)), delivery(2, b"{not json")])
     assert pipeline.stats.stored == 0
     assert pipeline.stats.storage_retries == 1
+    # The batch comes back later: its invalid message is counted then, once.
+    assert pipeline.stats.invalid == 0
 
 
 def test_a_batch_of_only_invalid_messages_does_not_touch_redis(key_prefix: str) -> None:

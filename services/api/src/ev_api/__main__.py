@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
 from ev_api.app import create_app
 from ev_api.deps import get_settings
+from ev_api.logs import configure_logging
 
 
 def main() -> None:
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings, freeze_gc=True),
         host=settings.api_host,
         port=settings.api_port,
+        # uvicorn's loggers propagate to the root handler configured above (JSON or text)
+        # instead of getting uvicorn's own formatters.
+        log_config=None,
         log_level=settings.log_level,
         # uvicorn pings every WebSocket and closes one whose pong does not come back in time:
         # dead clients (a laptop lid closed, a NAT that forgot the flow) free their queue.

@@ -22,10 +22,11 @@ from ev_api.auth import require_api_key
 from ev_api.deps import Resources, get_settings, resolve_settings
 from ev_api.errors import install_error_handlers
 from ev_api.live import LiveHub
+from ev_api.metrics import ApiMetrics, MetricsMiddleware
 from ev_api.ratelimit import RateLimiter, enforce_rate_limit
-from ev_api.routes import health, live, sensors
+from ev_api.routes import health, live, metrics, sensors
 from ev_api.settings import Settings
-from ev_api.storage_client import redis_client
+from ev_api.storage_client import pubsub_client, redis_client
 from ev_storage import ReadingReader
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     settings = resolve_settings(app)
     catalogue = settings.catalogue()
     client = redis_client(settings)
+    live_client = pubsub_client(settings, client)
     reader = ReadingReader(client, settings.storage(), catalogue)
     hub = LiveHub(
-        client,
+        live_client,
         channel_for=reader.keys.live_channel,
         queue_size=settings.ws_queue_size,
         subscribe_timeout=2 * settings.redis_socket_timeout_s,
@@ -92,6 +94,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         yield {"resources": Resources(catalogue=catalogue, reader=reader, hub=hub, limiter=limiter)}
     finally:
         await hub.aclose()
+        if live_client is not client:
+            await live_client.aclose()
         await client.aclose()
 
 
@@ -106,12 +110,20 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     )
     app.state.settings = settings if settings is not None else get_settings()
     app.state.freeze_gc = freeze_gc
+    app.state.metrics = api_metrics = ApiMetrics()
     install_error_handlers(app)
     for router in (health.router, sensors.router, live.router):
         _summaries_from_docstrings(router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(sensors.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
     app.include_router(live.router, prefix=API_PREFIX)
+    # Metrics label requests by route template, which needs each router's prefix.
+    api_metrics.routes.add(health.router)
+    api_metrics.routes.add(metrics.router)
+    api_metrics.routes.add(sensors.router, API_PREFIX)
+    api_metrics.routes.add(live.router, API_PREFIX)
+    app.add_middleware(MetricsMiddleware, metrics=api_metrics)
     return app
 
 

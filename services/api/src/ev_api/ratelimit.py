@@ -21,11 +21,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
 from ev_api.auth import API_KEY_HEADER, API_KEY_QUERY
 from ev_api.deps import SettingsDep
+from ev_storage import AsyncClient
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class RateLimiter:
     """
 
     def __init__(
-        self, client: Redis, *, prefix: str, limit: int, fail_open: bool, timeout: float
+        self, client: AsyncClient, *, prefix: str, limit: int, fail_open: bool, timeout: float
     ) -> None:
         self._script: Any = client.register_script(_HIT)
         self._prefix = prefix

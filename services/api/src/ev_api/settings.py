@@ -12,6 +12,7 @@ from ev_schemas import DEFAULT_TYPES, Catalogue, SchemaError, default_catalogue
 from ev_storage import InvalidArgument, StorageSettings
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["auto", "json", "text"]
 
 
 def _split_commas(value: object) -> object:
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_db: int = Field(default=0, ge=0)
     redis_key_prefix: str = ""
+    #: REDIS_HOST:REDIS_PORT is a seed node of a Redis Cluster; the client finds the others.
+    redis_cluster: bool = False
     #: TLS to Redis (``rediss``); the CA file verifies the server, cert and key prove the client.
     redis_tls: bool = False
     redis_tls_ca_file: FilePath | None = None
@@ -60,13 +63,15 @@ class Settings(BaseSettings):
     #: When Redis cannot count a request: allow it (true) or answer 503 (false).
     rate_limit_fail_open: bool = True
     log_level: LogLevel = "info"
+    #: ``json``, ``text``, or ``auto``: text when stderr is a terminal, JSON otherwise.
+    log_format: LogFormat = "auto"
 
     @field_validator("api_keys", "sensor_types", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
@@ -99,6 +104,12 @@ class Settings(BaseSettings):
         except InvalidArgument as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @model_validator(mode="after")
+    def _cluster_has_db_zero(self) -> Self:
+        if self.redis_cluster and self.redis_db:
+            raise ValueError("a Redis Cluster has database 0 only: unset REDIS_DB")
+        return self
 
     @model_validator(mode="after")
     def _tls_consistent(self) -> Self:

@@ -1,4 +1,5 @@
-"""The process's one Redis client, built from the settings: timeouts, retries, password and TLS."""
+"""The process's Redis clients, built from the settings: timeouts, retries, password, TLS, and
+a single server or a Redis Cluster (``REDIS_CLUSTER``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 
 from ev_api.settings import Settings
-from ev_storage import redis_tls_options
+from ev_storage import AsyncClient, async_client, redis_tls_options
 
 
 def redis_options(settings: Settings) -> dict[str, Any]:
@@ -46,7 +47,17 @@ def redis_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def redis_client(settings: Settings) -> Redis:
+def redis_client(settings: Settings) -> AsyncClient:
     """Bounded timeouts and quick, few retries, so a request or a health check fails within
-    about ``REDIS_SOCKET_TIMEOUT_S`` rather than hanging."""
+    about ``REDIS_SOCKET_TIMEOUT_S`` rather than hanging. On a cluster, redis-py also retries
+    a timed-out command (twice), after refreshing its slot map."""
+    return async_client(redis_options(settings), cluster=settings.redis_cluster)
+
+
+def pubsub_client(settings: Settings, client: AsyncClient) -> Redis:
+    """The live hub's client: ``client`` itself on a single server. On a cluster, a plain client
+    of the seed node: a PUBLISH reaches the subscribers of every node of a cluster, so one
+    node's connection hears every sensor's channel. (The caller closes it if it is new.)"""
+    if isinstance(client, Redis):
+        return client
     return Redis(**redis_options(settings))

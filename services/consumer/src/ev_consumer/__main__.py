@@ -2,18 +2,24 @@
 
 Exit status 0 after a stop signal, 2 when something only a human can fix (refused credentials or
 permissions, conflicting queue arguments, invalid configuration).
+
+``--check`` runs no consumer: it exits 0 when the heartbeat file of the running one is fresher
+than ``CONSUMER_HEARTBEAT_MAX_AGE_S``, 1 otherwise, with one line saying which (a container's
+health check).
 """
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
+from collections.abc import Sequence
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     # Importing the service takes a second or two; a stop signal meanwhile must end the process
     # as cleanly as a later one (status 0), not kill it: note it now, act on it once wired.
     requested: list[int] = []
@@ -23,9 +29,39 @@ def main() -> int:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, note)
+    parser = argparse.ArgumentParser(
+        prog="ev-consumer", description="RabbitMQ -> validate -> Redis, until SIGTERM or SIGINT."
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if the running consumer's heartbeat is fresh, 1 otherwise",
+    )
+    if parser.parse_args(argv).check:
+        return check()
     from ev_consumer.service import run
 
     return run(stop_requested=bool(requested))
+
+
+def check() -> int:
+    """The health check: 0 when the heartbeat is fresh, else 1 (never 2: containers reserve it)."""
+    # Only the settings and the file: no service imports, so the check is quick.
+    from pydantic import ValidationError
+
+    from ev_consumer.heartbeat import check as check_heartbeat
+    from ev_consumer.settings import ConsumerSettings
+
+    try:
+        settings = ConsumerSettings()
+    except ValidationError as exc:
+        print(f"ev-consumer: invalid configuration: {exc}", file=sys.stderr)
+        return 1
+    result = check_heartbeat(
+        settings.consumer_heartbeat_file, settings.consumer_heartbeat_max_age_s
+    )
+    print(result.line, file=sys.stdout if result.alive else sys.stderr)
+    return 0 if result.alive else 1
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ class ReadingPipeline:
                 parsed.append((delivery, self._parse(delivery)))
             except InvalidReading as exc:
                 rejections.append(Rejection(delivery, exc.reason))
-        self.stats.invalid += len(rejections)
+        expired: list[tuple[Delivery, Reading]] = []
         if parsed:
             try:
                 outcomes = self._writer.store_many([reading for _, reading in parsed])
@@ -66,17 +66,35 @@ class ReadingPipeline:
                 self.stats.storage_retries += 1
                 raise Retry(str(exc)) from exc
             self._count(outcomes)
-            # Too old to keep: moved aside like an invalid message rather than acknowledged
-            # and forgotten, so that every message ends up stored or visible somewhere.
-            rejections += [
-                Rejection(delivery, EXPIRED_REASON)
-                for (delivery, _), outcome in zip(parsed, outcomes, strict=True)
+            expired = [
+                pair
+                for pair, outcome in zip(parsed, outcomes, strict=True)
                 if outcome is WriteOutcome.EXPIRED
             ]
+        # Counted once the batch is through: a batch retried after a Redis outage counts once.
+        self.stats.invalid += len(rejections)
         for rejection in rejections:
+            delivery = rejection.delivery
             log.info(
                 "reading moved aside",
-                extra={"routing_key": rejection.delivery.routing_key, "reason": rejection.reason},
+                extra={
+                    "routing_key": delivery.routing_key,
+                    "message_id": delivery.message_id,
+                    "reason": rejection.reason,
+                },
+            )
+        # Too old to keep: moved aside like an invalid message rather than acknowledged and
+        # forgotten, so that every message ends up stored or visible somewhere.
+        for delivery, reading in expired:
+            rejections.append(Rejection(delivery, EXPIRED_REASON))
+            log.info(
+                "reading moved aside",
+                extra={
+                    "routing_key": delivery.routing_key,
+                    "message_id": delivery.message_id,
+                    "sensor_id": reading.sensor_id,
+                    "reason": EXPIRED_REASON,
+                },
             )
         return rejections
 

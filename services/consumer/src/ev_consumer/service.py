@@ -2,39 +2,63 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from types import FrameType
 
-import redis
 from pydantic import ValidationError
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
+from ev_consumer.heartbeat import Heartbeat
+from ev_consumer.logs import configure_logging
+from ev_consumer.metrics import ConsumerMetrics
 from ev_consumer.pipeline import ReadingPipeline
+from ev_consumer.queue_poller import QueuePoller
 from ev_consumer.settings import ConsumerSettings
 from ev_messaging import (
+    INVALID_QUEUE,
+    UNROUTED_QUEUE,
     AmqpSettings,
     AuthenticationFailed,
     BatchConsumer,
     Fatal,
     TopologyError,
     TopologySettings,
+    routing_key,
 )
-from ev_schemas import ReadingValidator, default_catalogue
-from ev_storage import ReadingWriter, StorageSettings, redis_tls_options
+from ev_schemas import Catalogue, ReadingValidator, default_catalogue
+from ev_storage import (
+    ReadingWriter,
+    StorageSettings,
+    StorageUnavailable,
+    SyncClient,
+    redis_tls_options,
+    sync_client,
+)
 
 log = logging.getLogger("ev_consumer")
 
 
-def build_consumer(settings: ConsumerSettings, client: redis.Redis) -> BatchConsumer:
-    """Wire validator, writer and runner from settings; nothing connects until ``run()``."""
+def sensor_catalogue(settings: ConsumerSettings) -> Catalogue:
+    """The configured sensor types (``SENSOR_TYPES``), or every built-in one."""
     catalogue = default_catalogue()
     names = settings.sensor_type_names()
-    if names is not None:
-        catalogue = catalogue.restrict(names)
+    return catalogue if names is None else catalogue.restrict(names)
+
+
+def build_consumer(
+    settings: ConsumerSettings, client: SyncClient, metrics: ConsumerMetrics | None = None
+) -> BatchConsumer:
+    """Wire validator, writer and runner from settings; nothing connects until ``run()``.
+
+    With ``metrics``, each batch is timed and the runner's and pipeline's counters exported.
+    """
+    catalogue = sensor_catalogue(settings)
     storage = StorageSettings(
         key_prefix=settings.redis_key_prefix,
         history_retention=settings.history_retention,
@@ -45,23 +69,68 @@ def build_consumer(settings: ConsumerSettings, client: redis.Redis) -> BatchCons
         catalogue=catalogue, max_future_skew=timedelta(seconds=settings.max_future_skew_s)
     )
     pipeline = ReadingPipeline(validator, ReadingWriter(client, storage))
-    return BatchConsumer(
+    consumer = BatchConsumer(
         AmqpSettings(
             urls=settings.amqp_urls(),
             heartbeat=settings.rabbitmq_heartbeat_s,
             client_name="ev-consumer",
         ),
         TopologySettings(sensor_types=tuple(catalogue), delivery_limit=settings.delivery_limit),
-        pipeline,
+        pipeline if metrics is None else metrics.timed(pipeline),
         prefetch=settings.consumer_prefetch,
         batch_size=settings.consumer_batch_size,
         batch_max_wait=settings.consumer_batch_ms / 1000,
     )
+    if metrics is not None:
+        metrics.track(consumer, pipeline)
+    return consumer
 
 
-def redis_client(settings: ConsumerSettings) -> redis.Redis:
+@contextlib.contextmanager
+def observed(
+    settings: ConsumerSettings, consumer: BatchConsumer, metrics: ConsumerMetrics
+) -> Iterator[None]:
+    """While the block runs: the heartbeat file and, unless ``METRICS_PORT`` is 0, the metrics
+    endpoint and the queue-depth poller.
+
+    An endpoint that cannot listen is logged, not fatal: metrics are not worth stopping
+    ingestion for, and the missing scrape target shows as down.
+    """
+    with contextlib.ExitStack() as stack:
+        heartbeat = Heartbeat(
+            settings.consumer_heartbeat_file,
+            lambda: consumer.active_at,
+            max_age=settings.consumer_heartbeat_max_age_s,
+        )
+        stack.enter_context(heartbeat.running())
+        if settings.metrics_port:
+            address = f"{settings.metrics_host}:{settings.metrics_port}"
+            try:
+                stack.enter_context(metrics.serving(settings.metrics_host, settings.metrics_port))
+            except OSError as exc:
+                log.error("metrics endpoint not started: cannot listen on %s: %s", address, exc)
+            else:
+                log.info("metrics on http://%s/metrics", address)
+                amqp = AmqpSettings(
+                    urls=settings.amqp_urls(),
+                    heartbeat=settings.rabbitmq_heartbeat_s,
+                    client_name="ev-consumer-metrics",
+                )
+                queues = [routing_key(name) for name in sensor_catalogue(settings)]
+                poller = QueuePoller(
+                    amqp,
+                    [*queues, INVALID_QUEUE, UNROUTED_QUEUE],
+                    metrics,
+                    interval=settings.metrics_queue_poll_s,
+                )
+                stack.enter_context(poller.running())
+        yield
+
+
+def redis_client(settings: ConsumerSettings) -> SyncClient:
     """The consumer's Redis client; connects on first use, so a Redis that is down at start-up
-    only makes the first batch wait and retry."""
+    only makes the first batch wait and retry. A cluster client (``REDIS_CLUSTER``) reads the
+    slot map at once: :class:`StorageUnavailable` if no seed node answers."""
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     timeout = settings.redis_socket_timeout_s
     tls = (
@@ -74,21 +143,22 @@ def redis_client(settings: ConsumerSettings) -> redis.Redis:
         if settings.redis_tls
         else {}
     )
-    return redis.Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
-        db=settings.redis_db,
-        password=password,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        health_check_interval=30,
+    options = {
+        "host": settings.redis_host,
+        "port": settings.redis_port,
+        "db": settings.redis_db,
+        "password": password,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "health_check_interval": 30,
         # redis-py replays a whole pipeline after a lost connection or a timeout; the write script
         # is idempotent, so a replay is harmless. Few, short retries (redis-py's default is ten, up
         # to 1 s apart, each waiting a full socket timeout on a hung server): the batch runner's
         # own capped backoff takes over after that, without blocking heartbeats or SIGTERM.
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), settings.redis_retries),
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), settings.redis_retries),
         **tls,
-    )
+    }
+    return sync_client(options, cluster=settings.redis_cluster)
 
 
 def run(stop_requested: bool = False) -> int:
@@ -98,14 +168,17 @@ def run(stop_requested: bool = False) -> int:
     except ValidationError as exc:
         print(f"ev-consumer: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("pika").setLevel(logging.WARNING)  # connection chatter at INFO
-    client = redis_client(settings)
-    consumer = build_consumer(settings, client)
+    try:
+        client = redis_client(settings)
+    except StorageUnavailable as exc:
+        # Only a cluster client connects here; exit for the supervisor to start us again.
+        log.error("no Redis Cluster seed node answered (REDIS_HOST/REDIS_PORT): %s", exc)
+        return 1
+    metrics = ConsumerMetrics()
+    consumer = build_consumer(settings, client, metrics)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: finishing the current batch", signal.Signals(signum).name)
@@ -119,7 +192,8 @@ def run(stop_requested: bool = False) -> int:
     # Conditions only a human can fix end the process with status 2 and one clear line, rather
     # than a retry loop that looks alive or a traceback.
     try:
-        consumer.run()
+        with observed(settings, consumer, metrics):
+            consumer.run()
     except AuthenticationFailed as exc:
         log.error(
             "RabbitMQ refused the credentials or permissions (check RABBITMQ_USER/RABBITMQ_PASS/"

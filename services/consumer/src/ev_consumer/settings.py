@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
-from pydantic import Field, FilePath, SecretStr
+from pydantic import Field, FilePath, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +22,8 @@ class ConsumerSettings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_db: int = Field(default=0, ge=0)
     redis_key_prefix: str = ""
+    #: REDIS_HOST:REDIS_PORT is a seed node of a Redis Cluster; the client finds the others.
+    redis_cluster: bool = False
     #: Longest wait for one Redis reply; with REDIS_RETRIES it bounds a hung Redis's hold on a
     #: batch, and so how long SIGTERM may wait (well under its 10 s).
     redis_socket_timeout_s: float = Field(default=2.0, gt=0)
@@ -54,6 +59,32 @@ class ConsumerSettings(BaseSettings):
     summary_ttl_s: int | None = Field(default=None, gt=0)
     max_future_skew_s: float = Field(default=300.0, ge=0)
     log_level: str = "INFO"
+    #: ``json``, ``text``, or ``auto``: text when stderr is a terminal, JSON otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+    #: Prometheus endpoint (any path, e.g. ``/metrics``) on this address and port; port 0: off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9102, ge=0, le=65535)
+    #: How often the metrics side polls the queue depths, on a connection of its own.
+    metrics_queue_poll_s: float = Field(default=5.0, gt=0)
+    #: Liveness: stamped every few seconds while the run loop goes round; ``--check`` reads it.
+    consumer_heartbeat_file: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "ev-consumer.heartbeat"
+    )
+    #: ``--check`` fails when the run loop was last seen longer ago than this.
+    consumer_heartbeat_max_age_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("redis_cluster")
+    @classmethod
+    def _cluster_has_db_zero(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("redis_db"):
+            raise ValueError("a Redis Cluster has database 0 only: unset REDIS_DB")
+        return value
 
     def amqp_urls(self) -> tuple[str, ...]:
         """Broker URLs, from RABBITMQ_URLS or assembled from the seed's variables."""
