@@ -168,6 +168,9 @@ def consumer_env(amqp_url: str, redis_url: str, key_prefix: str) -> dict[str, st
         "REDIS_KEY_PREFIX": key_prefix,
         "CONSUMER_BATCH_MS": "20",
         "LOG_LEVEL": "INFO",
+        # Several consumers per host, and the broker cuts count the consumer's connections: no
+        # metrics endpoint, hence no queue-depth poller and its connection.
+        "METRICS_PORT": "0",
     }
 
 

@@ -28,9 +28,10 @@ pytestmark = pytest.mark.integration
 
 
 def script_replies(data: bytes) -> bool:
-    """The reply to a pipeline of write-script calls: integers (``:1``, ``:0``, ``:-1``), as
-    opposed to the ``SCRIPT EXISTS`` array before it or a ``+OK``."""
-    return data.startswith(b":")
+    """The reply to a pipeline of write-script calls: arrays of integer outcomes (``*3``,
+    ``:1``, ``:0``, ``:-1``, ...), as opposed to a ``SCRIPT LOAD`` digest or a ``+OK``."""
+    head, _, rest = data.partition(b"\r\n")
+    return head.startswith(b"*") and rest.startswith(b":")
 
 
 def dropped(link: Forwarder, count: int) -> Callable[[], bool]:
