@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,7 +15,19 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "types", "static", "tests", "e2e", "faults"]
+nox.options.sessions = [
+    "lint",
+    "types",
+    "static",
+    "versions",
+    "tooling",
+    "wheels",
+    "tests",
+    "e2e",
+    "cluster",
+    "containers",
+    "faults",
+]
 
 ROOT = Path(__file__).parent
 REPORTS = ROOT / ".reports"
@@ -30,6 +43,25 @@ PROJECTS = {
     "bench": "bench",
 }
 SERVICES = ["consumer", "api", "simulator"]
+# Sessions tagged "services" talk to RabbitMQ and Redis: CI runs them in the job that starts both
+# (scripts/ci_matrix.py). Tag every new such session (tests/cluster, tests/containers) with it.
+SERVICES_TAG = "services"
+# Modules a project's wheel must not pull in: the layering of the packages, on real installs.
+MUST_NOT_IMPORT = {
+    "ev-schemas": ("pika", "redis"),
+    "ev-storage": ("pika",),
+    "ev-messaging": ("redis",),
+    "api": ("pika",),
+    "simulator": ("redis",),
+}
+# The release tooling under scripts/ that mypy checks (scripts/stack.py is not strict-clean yet).
+TOOLING_SCRIPTS = [
+    "scripts/projects.py",
+    "scripts/release_check.py",
+    "scripts/versions_check.py",
+    "scripts/ci_matrix.py",
+    "scripts/smoke_import.py",
+]
 API_FAULT_TESTS = [
     "test_redis_outage.py",
     "test_openapi_fuzz.py",
@@ -96,6 +128,11 @@ def _by_distribution() -> dict[str, str]:
     return {_pyproject(key)["project"]["name"]: key for key in PROJECTS}
 
 
+def _distribution(project: str) -> str:
+    """The distribution name of an in-repo project (``consumer`` -> ``ev-consumer``)."""
+    return str(_pyproject(project)["project"]["name"])
+
+
 def _local_closure(project: str) -> list[str]:
     """``project`` and every in-repo project it depends on, dependencies first."""
     order: list[str] = []
@@ -135,6 +172,36 @@ def _root_group(name: str) -> tuple[str, ...]:
     )
 
 
+def _built_wheel(session: nox.Session, dist: Path, project: str) -> Path:
+    """The one wheel of ``project`` in a build output directory."""
+    stem = re.sub(r"[-_.]+", "_", _distribution(project)).lower()
+    found = list(dist.glob(f"{stem}-*.whl"))
+    if len(found) != 1:
+        session.error(f"expected one {stem} wheel in {dist}, found {found}")
+    return found[0]
+
+
+def _venv_python(venv: Path) -> str:
+    return str(venv / ("Scripts" if os.name == "nt" else "bin") / "python")
+
+
+def _session_python(session: nox.Session) -> str:
+    return _venv_python(Path(session.virtualenv.location))
+
+
+def _check_in_repo_closure(
+    session: nox.Session, project: str, installed: list[dict[str, str]]
+) -> None:
+    """Fail unless exactly ``project`` and the in-repo projects it depends on were installed."""
+    in_repo = {_distribution(key) for key in PROJECTS}
+    found = {entry["name"] for entry in installed} & in_repo
+    expected = {_distribution(key) for key in _local_closure(project)}
+    if found != expected:
+        session.error(
+            f"{project}'s wheel installed {sorted(found)} of ours, not {sorted(expected)}"
+        )
+
+
 def _pytest(session: nox.Session, *paths: str) -> None:
     REPORTS.mkdir(exist_ok=True)
     report = REPORTS / f"{session.name}.xml".replace("/", "_")
@@ -151,14 +218,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def types(session: nox.Session) -> None:
-    """mypy --strict over every package and service."""
+    """mypy --strict over every package and service, and the release tooling."""
     _install(session, *PROJECTS, groups=("test",))
     session.install(*_root_group("types"))
     for path in PROJECTS.values():
         session.run("mypy", f"{path}/src", *session.posargs)
+    session.run("mypy", *TOOLING_SCRIPTS, *session.posargs)
 
 
-@nox.session(python=MATRIX)
+@nox.session(python=MATRIX, tags=[SERVICES_TAG])
 @nox.parametrize("project", list(PROJECTS), ids=list(PROJECTS))
 def tests(session: nox.Session, project: str) -> None:
     """Unit and integration tests of one project against the real RabbitMQ and Redis."""
@@ -166,7 +234,7 @@ def tests(session: nox.Session, project: str) -> None:
     _pytest(session, f"{PROJECTS[project]}/tests")
 
 
-@nox.session(python=DEFAULT_PYTHON)
+@nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def e2e(session: nox.Session) -> None:
     """End to end: consumer and API as processes, fed by the simulator, read over HTTP and WS."""
     _install(session, *SERVICES)
@@ -174,7 +242,7 @@ def e2e(session: nox.Session) -> None:
     _pytest(session, "tests/e2e")
 
 
-@nox.session(python=DEFAULT_PYTHON)
+@nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def faults(session: nox.Session) -> None:
     """Fault tests: kills, Redis and broker cuts, hostile input; figures in .reports/faults.json."""
     _install(session, "consumer", "simulator", "api")
@@ -185,6 +253,22 @@ def faults(session: nox.Session) -> None:
     _pytest(session, "tests/faults", *api_faults)
 
 
+@nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
+def cluster(session: nox.Session) -> None:
+    """Scale-out: a private 3-master Redis Cluster (redis-server, redis-cli) and broker failover."""
+    _install(session, "consumer", "api")
+    session.install(*_root_group("e2e"))
+    _pytest(session, "tests/cluster")
+
+
+@nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
+def containers(session: nox.Session) -> None:
+    """Each Dockerfile's exact command and health check, run here on RabbitMQ and Redis."""
+    _install(session, *SERVICES)
+    session.install(*_root_group("containers"))
+    _pytest(session, "tests/containers")
+
+
 @nox.session(python=DEFAULT_PYTHON)
 def static(session: nox.Session) -> None:
     """Containers and CI without Docker: hadolint the Dockerfiles, schema-check compose and CI."""
@@ -192,8 +276,64 @@ def static(session: nox.Session) -> None:
     dockerfiles = sorted(str(path.relative_to(ROOT)) for path in ROOT.glob("services/*/Dockerfile"))
     session.run("hadolint", "--failure-threshold", "info", *dockerfiles)
     session.run("check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml")
-    workflows = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(".github/workflows/*.yml"))
+    workflows = sorted(
+        str(path.relative_to(ROOT))
+        for pattern in (".github/workflows/*.yml", ".github/workflows/*.yaml")
+        for path in ROOT.glob(pattern)
+    )
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def versions(session: nox.Session) -> None:
+    """Sibling ranges admit the in-repo versions; each changelog has its version's section."""
+    session.install(*_root_group("versions"))
+    session.run("python", "scripts/versions_check.py", *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def tooling(session: nox.Session) -> None:
+    """Unit tests of the release, version and CI matrix scripts under scripts/."""
+    session.install(*_root_group("tooling"))
+    _pytest(session, "tests/tooling")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def wheels(session: nox.Session) -> None:
+    """Build every project; install each wheel alone in a clean venv and import it from there."""
+    if session.venv_backend != "uv":
+        session.install("uv")
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for path in PROJECTS.values():
+        # The sdist, then the wheel built from it: proves the sdist holds all the wheel needs.
+        session.run("uv", "build", "--quiet", "--out-dir", str(dist), path)
+    built = {project: _built_wheel(session, dist, project) for project in PROJECTS}
+    # In-repo distributions come from these wheels only, never from an index; a constraint
+    # installs nothing by itself, so each venv gets only the siblings its wheel asks for.
+    constraints = tmp / "in-repo-wheels.txt"
+    constraints.write_text(
+        "".join(f"{_distribution(p)} @ {wheel.as_uri()}\n" for p, wheel in built.items()),
+        encoding="utf-8",
+    )
+    for project, wheel in built.items():
+        venv = tmp / f"venv-{project}"
+        python = _venv_python(venv)
+        uv_pip = ("uv", "pip", "--quiet")
+        session.run(
+            "uv", "venv", "--quiet", "--clear", "--python", _session_python(session), str(venv)
+        )
+        session.run(*uv_pip, "install", "--python", python, "-c", str(constraints), str(wheel))
+        listing = session.run(
+            *uv_pip, "list", "--python", python, "--format", "json", silent=True, stderr=None
+        )
+        _check_in_repo_closure(session, project, json.loads(str(listing)))
+        absent = MUST_NOT_IMPORT.get(project, ())
+        options = ("--absent", *absent) if absent else ()
+        session.run(
+            python, "scripts/smoke_import.py", _distribution(project), *options, external=True
+        )
 
 
 @nox.session(python=DEFAULT_PYTHON, default=False)

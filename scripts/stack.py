@@ -18,8 +18,10 @@ import urllib.request
 from collections.abc import Mapping
 
 HINTS = {
-    "Redis": "start it with `redis-server --daemonize yes` (or `docker compose up -d redis`)",
-    "RabbitMQ": "start it with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`)",
+    "Redis": "start it with `redis-server --daemonize yes` (or "
+    "`docker run -d -p 6379:6379 redis:7.2`)",
+    "RabbitMQ": "start it with `rabbitmq-server -detached` (or "
+    "`docker run -d -p 5672:5672 rabbitmq:3.13-management`)",
 }
 
 
