@@ -51,3 +51,14 @@ def test_top_entries_orders_by_self_share(tmp_path: Path) -> None:
     ]
     assert entries[0].self_share == pytest.approx(0.5)
     assert "| 50.0% | 50.0% | `send (redis/connection.py:9)` |" in format_entries("t", entries)
+
+
+def test_parse_collapsed_within_several_markers_keeps_each_threads_stacks() -> None:
+    lines = [
+        "main (m.py:1);consume (c.py:2);poll (p.py:3) 5",
+        "worker (t.py:1);handle (h.py:2);parse (v.py:3) 3",
+        "main (m.py:1);import (i.py:1) 7",
+    ]
+    own, _total, samples = parse_collapsed(lines, within=("consume (", "handle ("))
+    assert samples == 8
+    assert own == {"poll (p.py:3)": 5, "parse (v.py:3)": 3}

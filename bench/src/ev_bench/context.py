@@ -42,7 +42,9 @@ class RunContext:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
 
     @contextlib.contextmanager
-    def profiled(self, name: str, pid: int, *, within: str | None = None) -> Iterator[None]:
+    def profiled(
+        self, name: str, pid: int, *, within: str | tuple[str, ...] | None = None
+    ) -> Iterator[None]:
         """Sample process ``pid`` with py-spy meanwhile, when profiling is on.
 
         ``within`` keeps only stacks through a frame containing that text (e.g. the consume

@@ -30,7 +30,8 @@ POLL_S = 0.02
 #: The 2-consumer and naive drains after the rounds take about this share of one round.
 AFTER_ROUNDS = 0.8
 #: The consume loop of ev_messaging's runner: profiles keep only stacks through it.
-CONSUMER_LOOP = "_consume ("
+#: Stacks of the consumer at work: its consuming thread and the worker thread storing batches.
+CONSUMER_LOOP = ("BatchConsumer._consume (", "ReadingPipeline.__call__ (")
 
 _SUM_COUNTS = """
 local total = 0
@@ -71,7 +72,8 @@ class Drained:
     count: int
     seconds: float
     cpu: CpuShares
-    #: Redis's own time per EVALSHA meanwhile (the write script; other clients' calls are few).
+    #: Redis's own time in EVALSHA meanwhile per reading stored (the write script stores a
+    #: sensor's readings of a batch in one call; the harness's own counting calls are few).
     script_us: float | None
 
     @property
@@ -79,7 +81,7 @@ class Drained:
         return rate(self.count, self.seconds)
 
     def note(self) -> str:
-        script = "" if self.script_us is None else f"; Redis {self.script_us:.0f} us per write"
+        script = "" if self.script_us is None else f"; Redis {self.script_us:.1f} us per reading"
         return f"(cores: {self.cpu.text()}{script})"
 
 
@@ -112,7 +114,6 @@ def timed_drain(
             if count >= expected:
                 cpu = meter.stop()
                 calls_after = script_calls(counter.client)
-                calls = calls_after[0] - calls_before[0]
                 usec = calls_after[1] - calls_before[1]
                 break
             if time.monotonic() > deadline:
@@ -122,7 +123,8 @@ def timed_drain(
             time.sleep(POLL_S)
     if count > expected:
         raise BenchError(f"{count} readings stored, {expected} expected: not a fresh prefix?")
-    return Drained(count - first_count, now - first_at, cpu, usec / calls if calls else None)
+    stored = count - first_count
+    return Drained(stored, now - first_at, cpu, usec / stored if stored else None)
 
 
 @dataclass

@@ -32,10 +32,12 @@ class Entry:
 
 
 def parse_collapsed(
-    lines: Iterable[str], within: str | None = None
+    lines: Iterable[str], within: str | tuple[str, ...] | None = None
 ) -> tuple[Counter[str], Counter[str], int]:
     """(self samples per frame, total samples per frame, all samples) of collapsed stacks;
-    with ``within``, only of the stacks that pass through a frame containing that text."""
+    with ``within``, only of the stacks that pass through a frame containing that text (or one
+    of those texts: a process's threads have different stacks)."""
+    markers = (within,) if isinstance(within, str) else within
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     samples = 0
@@ -43,7 +45,7 @@ def parse_collapsed(
         stack, _, count_text = line.rstrip("\n").rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
-        if within is not None and within not in stack:
+        if markers is not None and not any(marker in stack for marker in markers):
             continue
         count = int(count_text)
         frames = [short_frame(frame) for frame in stack.split(";")]
@@ -64,7 +66,9 @@ def short_frame(frame: str) -> str:
     return f"{name} ({tail}:{line})" if line else f"{name} ({tail})"
 
 
-def top_entries(path: Path, limit: int = 12, within: str | None = None) -> list[Entry]:
+def top_entries(
+    path: Path, limit: int = 12, within: str | tuple[str, ...] | None = None
+) -> list[Entry]:
     """The ``limit`` functions with the most samples of their own, from a raw py-spy file."""
     with path.open(encoding="utf-8", errors="replace") as lines:
         own, total, samples = parse_collapsed(lines, within)
@@ -106,7 +110,7 @@ class Profiler:
             argv, stdout=self._log, stderr=subprocess.STDOUT
         )
 
-    def stop(self, within: str | None = None) -> list[Entry]:
+    def stop(self, within: str | tuple[str, ...] | None = None) -> list[Entry]:
         """Stop sampling (SIGINT makes py-spy write its file) and summarise the profile."""
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)

@@ -224,7 +224,7 @@ def notes(results: Results) -> str:
     lines = ["Cores busy during each drain (1.0 = one core; from /proc):", ""]
     for name, shares in ing.cpu.items():
         script = ing.script_us.get(name)
-        extra = "" if script is None else f"; Redis {script:.0f} us per write-script call"
+        extra = "" if script is None else f"; Redis {script:.1f} us in the write script per reading"
         lines.append(f"- {name}: {shares.text()}{extra}")
     return "\n".join(lines)
 
