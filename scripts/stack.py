@@ -92,6 +92,7 @@ def main() -> int:
         return 1
 
     api_base = f"http://{env['API_HOST']}:{env['API_PORT']}"
+    metrics = f"{env.get('METRICS_HOST', '127.0.0.1')}:{env.get('METRICS_PORT', '9102')}"
     processes: list[tuple[str, subprocess.Popen[bytes]]] = []
     interrupted = False
 
@@ -122,6 +123,7 @@ def main() -> int:
             f"\nEV telemetry stack is up: API {api_base}/docs, "
             f"e.g. curl {api_base}/api/v1/sensor/ev_0001 | "
             f"live: ws://{env['API_HOST']}:{env['API_PORT']}/api/v1/ws/sensor/ev_0001 | "
+            f"metrics: {api_base}/metrics and http://{metrics}/metrics (consumer) | "
             "RabbitMQ UI http://localhost:15672 if its management plugin is on | Ctrl-C stops.\n",
             flush=True,
         )

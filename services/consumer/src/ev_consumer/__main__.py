@@ -1,7 +1,8 @@
 """``ev-consumer`` / ``python -m ev_consumer``: run the consumer until SIGTERM or SIGINT.
 
 Exit status 0 after a stop signal, 2 when something only a human can fix (refused credentials or
-permissions, conflicting queue arguments, invalid configuration).
+permissions, conflicting queue arguments, invalid configuration), 1 when no seed node of a Redis
+Cluster answers at start-up (a supervisor starts it again; a single Redis is waited for instead).
 
 ``--check`` runs no consumer: it exits 0 when the heartbeat file of the running one is fresher
 than ``CONSUMER_HEARTBEAT_MAX_AGE_S``, 1 otherwise, with one line saying which (a container's
