@@ -125,6 +125,8 @@ def run_api(ctx: RunContext, *, seconds: float, connections: int, profile: bool)
 
     port = free_port()
     bare_args = ["--port", str(port), "--log-level", log_level]
+    if env.get("API_ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"}:
+        bare_args.append("--access-log")  # the API's setting, so the servers match
     with Service.module(
         "bare-app", "ev_bench.bare_app", env, ctx.log_dir, core=server_core, args=bare_args
     ) as bare:

@@ -28,10 +28,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--access-log", action="store_true", help="as API_ACCESS_LOG=true")
     args = parser.parse_args(argv)
     # The same call as ev_api.__main__.main.
     uvicorn.run(
-        app, host=args.host, port=args.port, log_level=args.log_level.lower(), proxy_headers=True
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+        access_log=args.access_log,
+        proxy_headers=True,
     )
     return 0
 

@@ -203,6 +203,7 @@ def test_logs_json_lines_when_not_at_a_terminal_and_serves_metrics(
             "REDIS_DB": str(redis_location["redis_db"]),
             "REDIS_KEY_PREFIX": key_prefix,
             "LOG_LEVEL": "info",
+            "API_ACCESS_LOG": "true",
         }
     )
     assert _get(f"{server.base}/health/live")[0] == 200
@@ -215,3 +216,24 @@ def test_logs_json_lines_when_not_at_a_terminal_and_serves_metrics(
     access = [event for event in events if event["logger"] == "uvicorn.access"]
     expected = {"method": "GET", "path": "/health/live", "status": 200}.items()
     assert any(expected <= event.items() for event in access)
+
+
+def test_no_access_log_line_per_request_by_default(
+    start_server: Callable[[dict[str, str]], Server],
+    redis_location: dict[str, Any],
+    key_prefix: str,
+) -> None:
+    server = start_server(
+        {
+            "REDIS_HOST": redis_location["redis_host"],
+            "REDIS_PORT": str(redis_location["redis_port"]),
+            "REDIS_DB": str(redis_location["redis_db"]),
+            "REDIS_KEY_PREFIX": key_prefix,
+            "LOG_LEVEL": "info",
+        }
+    )
+    for _ in range(3):
+        assert _get(f"{server.base}/health/live")[0] == 200
+    events = [json.loads(line) for line in server.stop().splitlines()]
+    assert any(event["logger"].startswith("uvicorn") for event in events)  # it does log
+    assert not [event for event in events if event["logger"] == "uvicorn.access"]

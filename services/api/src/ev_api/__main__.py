@@ -20,6 +20,7 @@ def main() -> None:
         # instead of getting uvicorn's own formatters.
         log_config=None,
         log_level=settings.log_level,
+        access_log=settings.api_access_log,
         # uvicorn pings every WebSocket and closes one whose pong does not come back in time:
         # dead clients (a laptop lid closed, a NAT that forgot the flow) free their queue.
         ws_ping_interval=settings.ws_ping_interval_s or None,
