@@ -191,21 +191,23 @@ def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {name.lower(): value for name, value in items}
 
 
+def _logging_env(redis_location: dict[str, Any], key_prefix: str, **extra: str) -> dict[str, str]:
+    return {
+        "REDIS_HOST": redis_location["redis_host"],
+        "REDIS_PORT": str(redis_location["redis_port"]),
+        "REDIS_DB": str(redis_location["redis_db"]),
+        "REDIS_KEY_PREFIX": key_prefix,
+        "LOG_LEVEL": "info",
+        **extra,
+    }
+
+
 def test_logs_json_lines_when_not_at_a_terminal_and_serves_metrics(
     start_server: Callable[[dict[str, str]], Server],
     redis_location: dict[str, Any],
     key_prefix: str,
 ) -> None:
-    server = start_server(
-        {
-            "REDIS_HOST": redis_location["redis_host"],
-            "REDIS_PORT": str(redis_location["redis_port"]),
-            "REDIS_DB": str(redis_location["redis_db"]),
-            "REDIS_KEY_PREFIX": key_prefix,
-            "LOG_LEVEL": "info",
-            "API_ACCESS_LOG": "true",
-        }
-    )
+    server = start_server(_logging_env(redis_location, key_prefix, API_ACCESS_LOG="true"))
     assert _get(f"{server.base}/health/live")[0] == 200
     with urllib.request.urlopen(f"{server.base}/metrics", timeout=2) as response:
         metrics = response.read().decode()
@@ -223,15 +225,7 @@ def test_no_access_log_line_per_request_by_default(
     redis_location: dict[str, Any],
     key_prefix: str,
 ) -> None:
-    server = start_server(
-        {
-            "REDIS_HOST": redis_location["redis_host"],
-            "REDIS_PORT": str(redis_location["redis_port"]),
-            "REDIS_DB": str(redis_location["redis_db"]),
-            "REDIS_KEY_PREFIX": key_prefix,
-            "LOG_LEVEL": "info",
-        }
-    )
+    server = start_server(_logging_env(redis_location, key_prefix))
     for _ in range(3):
         assert _get(f"{server.base}/health/live")[0] == 200
     events = [json.loads(line) for line in server.stop().splitlines()]
