@@ -8,6 +8,7 @@ node serves the same queues; docs/scaling.md has the procedure for a multi-node 
 
 from __future__ import annotations
 
+import logging
 import threading
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from ev_messaging import (
     TopologySettings,
     routing_key,
 )
+from ev_messaging.settings import safe_url
 from tests.faults.forwarder import Forwarder
 from tests.support import free_port, wait_until
 
@@ -95,8 +97,11 @@ def settings(*urls: str, name: str) -> AmqpSettings:
     return AmqpSettings(urls=urls, client_name=name, retry_delay=0.05, max_retry_delay=0.5)
 
 
-def test_dead_addresses_before_the_live_broker_are_skipped(amqp_url: str) -> None:
+def test_dead_addresses_before_the_live_broker_are_skipped(
+    amqp_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """One address refuses, the next accepts and closes at once, the third is the broker."""
+    caplog.set_level(logging.INFO, logger="ev_messaging.consumer")
     with Forwarder(free_port()) as accepts_and_closes:
         urls = (
             at_port(amqp_url, free_port()),
@@ -114,6 +119,8 @@ def test_dead_addresses_before_the_live_broker_are_skipped(amqp_url: str) -> Non
             sent = publish(publisher, 0, 50)
             wait_until(lambda: recorder.has(sent), 30, "every message consumed")
         assert accepts_and_closes.stats.upstream_failures >= 2  # both clients tried it first
+    connected = [r.getMessage() for r in caplog.records if "consumer connected" in r.getMessage()]
+    assert connected == [f"consumer connected to {safe_url(amqp_url)}"]  # the node it reached
 
 
 def test_losing_the_first_broker_mid_run_fails_over_to_the_second(amqp_url: str) -> None:

@@ -197,12 +197,24 @@ class BatchConsumer:
         logger.info("consumer stopped")
 
     def _connect(self) -> BlockingConnection:
-        try:
-            connection = pika.BlockingConnection(self._settings.parameters())
-        except CONNECT_ERRORS as exc:
-            raise from_pika(exc) from exc
-        logger.info("consumer connected (%s)", ", ".join(self._settings.safe_urls))
-        return connection
+        """A connection to the first URL that answers, in order; the log names that node.
+
+        Refused credentials or permissions are raised at once (the next node would refuse them
+        too); :class:`BrokerUnavailable` names every URL tried when none answers.
+        """
+        unavailable: list[str] = []
+        for params, url in zip(self._settings.parameters(), self._settings.safe_urls, strict=True):
+            try:
+                connection = pika.BlockingConnection(params)
+            except CONNECT_ERRORS as exc:
+                error = from_pika(exc)
+                if not isinstance(error, BrokerUnavailable):
+                    raise error from exc
+                unavailable.append(f"{url}: {error}")
+                continue
+            logger.info("consumer connected to %s", url)
+            return connection
+        raise BrokerUnavailable("; ".join(unavailable))
 
     def _close(self) -> None:
         connection, self._connection = self._connection, None
