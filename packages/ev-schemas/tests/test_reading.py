@@ -5,7 +5,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ev_schemas import Reading
+from ev_schemas import (
+    HistoryPage,
+    Reading,
+    from_epoch_ms,
+    history_page_json,
+    stored_reading_json,
+)
 
 _TIMES = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)
@@ -53,3 +59,31 @@ def test_a_trusted_reading_is_what_model_construct_makes(moment: datetime, value
     assert fast.model_dump() == slow.model_dump()
     assert fast.to_json() == slow.model_dump_json().encode()
     assert (fast.__pydantic_extra__, fast.__pydantic_private__) == (None, None)
+
+
+@given(
+    sensor_id=st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True),
+    unit=st.text(max_size=20),
+    ms=st.integers(min_value=0, max_value=253_402_300_799_999),
+    value=st.floats(allow_nan=False, allow_infinity=False),
+)
+def test_stored_reading_json_is_the_readings_json(
+    sensor_id: str, unit: str, ms: int, value: float
+) -> None:
+    reading = Reading.trusted(sensor_id, "speed", from_epoch_ms(ms), value, unit)
+    assert stored_reading_json(sensor_id, "speed", ms, value, unit) == reading.model_dump_json()
+
+
+@given(
+    items=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=2**42), st.floats(-1e6, 1e6)), max_size=5
+    ),
+    cursor=st.none() | st.text(alphabet="ABCDEFabcdef0123456789=-_", min_size=1, max_size=30),
+)
+def test_history_page_json_is_the_models_json(
+    items: list[tuple[int, float]], cursor: str | None
+) -> None:
+    readings = [Reading.trusted("ev_001", "battery", from_epoch_ms(ms), v, "%") for ms, v in items]
+    page = HistoryPage(sensor_id="ev_001", items=readings, next_cursor=cursor)
+    texts = [stored_reading_json("ev_001", "battery", ms, v, "%") for ms, v in items]
+    assert history_page_json("ev_001", texts, cursor) == page.model_dump_json().encode()

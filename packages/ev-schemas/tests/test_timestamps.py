@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ev_schemas import format_timestamp, from_epoch_ms, to_epoch_ms
+from ev_schemas import format_epoch_ms, format_timestamp, from_epoch_ms, to_epoch_ms
 from ev_schemas.timestamps import normalise
 
 
@@ -25,3 +25,8 @@ def test_naive_datetimes_are_refused() -> None:
 def test_epoch_ms_round_trips(ms: int) -> None:
     assert to_epoch_ms(from_epoch_ms(ms)) == ms
     assert datetime.fromisoformat(format_timestamp(from_epoch_ms(ms))) == from_epoch_ms(ms)
+
+
+@given(ms=st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
+def test_format_epoch_ms_is_format_timestamp_of_from_epoch_ms(ms: int) -> None:
+    assert format_epoch_ms(ms) == format_timestamp(from_epoch_ms(ms))

@@ -119,6 +119,19 @@ async def test_history_items_are_canonical_readings(
     assert [item.to_json() for item in page.items] == [r.to_json() for r in readings]
 
 
+async def test_history_json_spells_every_value_as_the_model_does(
+    writer: ReadingWriter, reader: ReadingReader
+) -> None:
+    values = [0.0, -0.0, 85.5, 1e-7, 2.5e-05, 1e16, 1e22, -123456.789, 1 / 3, 5e-324]
+    writer.store_many([make_reading(i * 1000 + 7, v, "temperature") for i, v in enumerate(values)])
+    arguments = {"start": T0, "end": T0 + DAY, "limit": 4}
+    page = await reader.history(SENSOR, **arguments)
+    assert await reader.history_json(SENSOR, **arguments) == page.model_dump_json().encode()
+    arguments["cursor"] = page.next_cursor
+    page = await reader.history(SENSOR, **arguments)
+    assert await reader.history_json(SENSOR, **arguments) == page.model_dump_json().encode()
+
+
 async def test_history_filters_types_and_refuses_unknown_ones(
     writer: ReadingWriter, reader: ReadingReader
 ) -> None:
@@ -158,14 +171,16 @@ async def _all_pages(
     pages: list[list[Reading]] = []
     cursor = None
     while True:
-        page = await reader.history(
-            SENSOR,
-            start=T0,
-            end=T0 + DAY,
-            sensor_types=sensor_types,
-            limit=limit,
-            cursor=cursor,
-        )
+        arguments = {
+            "start": T0,
+            "end": T0 + DAY,
+            "sensor_types": sensor_types,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        page = await reader.history(SENSOR, **arguments)
+        # The API's JSON of the same page, built without models, is the model's JSON.
+        assert await reader.history_json(SENSOR, **arguments) == page.model_dump_json().encode()
         pages.append(page.items)
         if page.next_cursor is None:
             return pages

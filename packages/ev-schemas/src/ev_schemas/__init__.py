@@ -12,6 +12,7 @@ from ev_schemas.api_models import (
     SensorReadings,
     SensorSummary,
     TypeSummary,
+    history_page_json,
 )
 from ev_schemas.catalogue import (
     DEFAULT_TYPES,
@@ -22,8 +23,20 @@ from ev_schemas.catalogue import (
 )
 from ev_schemas.errors import InvalidReading, SchemaError
 from ev_schemas.json_schema import reading_json_schema
-from ev_schemas.reading import SENSOR_ID_RE, PublishedReading, Reading, check_sensor_id
-from ev_schemas.timestamps import format_timestamp, from_epoch_ms, to_epoch_ms, utc_now
+from ev_schemas.reading import (
+    SENSOR_ID_RE,
+    PublishedReading,
+    Reading,
+    check_sensor_id,
+    stored_reading_json,
+)
+from ev_schemas.timestamps import (
+    format_epoch_ms,
+    format_timestamp,
+    from_epoch_ms,
+    to_epoch_ms,
+    utc_now,
+)
 from ev_schemas.units import Conversion
 from ev_schemas.validation import ReadingValidator, shown, timestamp_ms
 
@@ -49,10 +62,13 @@ __all__ = [
     "__version__",
     "check_sensor_id",
     "default_catalogue",
+    "format_epoch_ms",
     "format_timestamp",
     "from_epoch_ms",
+    "history_page_json",
     "reading_json_schema",
     "shown",
+    "stored_reading_json",
     "timestamp_ms",
     "to_epoch_ms",
     "utc_now",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -43,6 +45,16 @@ class HistoryPage(BaseModel):
         description="Opaque; null on the last page.",
         examples=[None, "MTcwNjc4ODgwMDAwMDpiYXR0ZXJ5"],
     )
+
+
+def history_page_json(sensor_id: str, items: Iterable[str], next_cursor: str | None) -> bytes:
+    """``HistoryPage(...).model_dump_json()`` of items already in canonical JSON (see
+    :func:`ev_schemas.reading.stored_reading_json`), without building a model per item."""
+    cursor = "null" if next_cursor is None else json.dumps(next_cursor)
+    return (
+        f'{{"sensor_id":{json.dumps(sensor_id)},"items":[{",".join(items)}],'
+        f'"next_cursor":{cursor}}}'
+    ).encode()
 
 
 class TypeSummary(BaseModel):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
-from ev_schemas.timestamps import format_timestamp, normalise
+from ev_schemas.timestamps import format_epoch_ms, format_timestamp, from_epoch_ms, normalise
 
 SENSOR_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 SENSOR_ID_RULE = "1-64 characters of letters, digits, '_', '-' and '.'"
@@ -106,15 +106,39 @@ class Reading(BaseModel):
         The same bytes as ``model_dump_json()``, built directly: this runs once per stored
         reading, and pydantic's serializer costs several times more.
         """
-        value = repr(float(self.value))
-        if "e" in value or "n" in value:  # exponent, inf or nan: pydantic's own spelling
+        value = _value_json(self.value)
+        if value is None:
             return self.model_dump_json().encode()
-        return (
-            f'{{"sensor_id":{_json_string(self.sensor_id)},'
-            f'"sensor_type":{_json_string(self.sensor_type)},'
-            f'"timestamp":"{format_timestamp(self.timestamp)}",'
-            f'"value":{value},"unit":{_json_string(self.unit)}}}'
+        return _reading_json(
+            self.sensor_id, self.sensor_type, format_timestamp(self.timestamp), value, self.unit
         ).encode()
+
+
+def stored_reading_json(sensor_id: str, sensor_type: str, ms: int, value: float, unit: str) -> str:
+    """``Reading.to_json()`` of a stored reading (its time in epoch ms), without the Reading."""
+    text = _value_json(value)
+    if text is None:
+        reading = Reading.trusted(sensor_id, sensor_type, from_epoch_ms(ms), value, unit)
+        return reading.model_dump_json()
+    return _reading_json(sensor_id, sensor_type, format_epoch_ms(ms), text, unit)
+
+
+def _value_json(value: float) -> str | None:
+    """A float as pydantic spells it in JSON, or None where repr's spelling differs from
+    pydantic's (exponents, inf, nan): ask pydantic then."""
+    text = repr(float(value))
+    return None if "e" in text or "n" in text else text
+
+
+def _reading_json(
+    sensor_id: str, sensor_type: str, timestamp_text: str, value_text: str, unit: str
+) -> str:
+    return (
+        f'{{"sensor_id":{_json_string(sensor_id)},'
+        f'"sensor_type":{_json_string(sensor_type)},'
+        f'"timestamp":"{timestamp_text}",'
+        f'"value":{value_text},"unit":{_json_string(unit)}}}'
+    )
 
 
 _FIELD_NAMES = frozenset(Reading.model_fields)

@@ -11,7 +11,16 @@ from typing import Any
 
 from redis.client import NEVER_DECODE
 
-from ev_schemas import Catalogue, HistoryPage, Reading, SensorSummary, from_epoch_ms, to_epoch_ms
+from ev_schemas import (
+    Catalogue,
+    HistoryPage,
+    Reading,
+    SensorSummary,
+    from_epoch_ms,
+    history_page_json,
+    stored_reading_json,
+    to_epoch_ms,
+)
 from ev_storage.clients import AsyncClient
 from ev_storage.cursor import Position, decode_cursor, encode_cursor
 from ev_storage.errors import InvalidArgument, UnknownSensorType, redis_errors_translated
@@ -95,6 +104,40 @@ class ReadingReader:
         page's last item; it is None on the last page. Raises :class:`InvalidCursor`,
         :class:`UnknownSensorType` or :class:`InvalidArgument` for bad arguments.
         """
+        rows, next_cursor = await self._page(sensor_id, start, end, sensor_types, limit, cursor)
+        items = [self._reading(sensor_id, row) for row in rows]
+        return HistoryPage(sensor_id=sensor_id, items=items, next_cursor=next_cursor)
+
+    async def history_json(
+        self,
+        sensor_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        sensor_types: Sequence[str] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> bytes:
+        """:meth:`history`'s page as its JSON (``HistoryPage.model_dump_json()``), built from
+        the stored records without a model per item: what the API returns."""
+        rows, next_cursor = await self._page(sensor_id, start, end, sensor_types, limit, cursor)
+        units = {sensor_type: self._catalogue[sensor_type].unit for sensor_type in self._catalogue}
+        items = (
+            stored_reading_json(sensor_id, sensor_type, ms, value, units[sensor_type])
+            for ms, sensor_type, value in rows
+        )
+        return history_page_json(sensor_id, items, next_cursor)
+
+    async def _page(
+        self,
+        sensor_id: str,
+        start: datetime,
+        end: datetime,
+        sensor_types: Sequence[str] | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Row], str | None]:
+        """The rows of one history page and the cursor after it."""
         check_sensor_id(sensor_id)
         types = self._types(sensor_types)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -131,9 +174,8 @@ class ReadingReader:
         rows = list(itertools.islice(merged, limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [self._reading(sensor_id, row) for row in rows]
         next_cursor = encode_cursor(Position(rows[-1][0], rows[-1][1])) if more else None
-        return HistoryPage(sensor_id=sensor_id, items=items, next_cursor=next_cursor)
+        return rows, next_cursor
 
     def _types(self, sensor_types: Sequence[str] | None) -> list[str]:
         if sensor_types is None:
