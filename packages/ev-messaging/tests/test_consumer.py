@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -178,6 +179,26 @@ def test_active_at_advances_while_idle_and_while_retrying(settings, topology, br
         retrying = consumer.active_at
         broker.wait_for(lambda: consumer.active_at > retrying, what="the retry loop going round")
     assert consumer.stats.acked == 0
+
+
+def test_a_hung_handler_ages_active_at(settings, topology, broker) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def hang(_deliveries: Sequence[Delivery]) -> list[Rejection]:
+        entered.set()
+        release.wait(timeout=30)
+        return []
+
+    consumer = BatchConsumer(settings, topology, Recorder(hang), batch_max_wait=0.05)
+    with running(consumer):
+        broker.publish(BATTERY, b"1")
+        broker.wait_for(entered.is_set, what="the handler running")
+        stuck_at = consumer.active_at
+        broker.wait_for(lambda: time.monotonic() > stuck_at + 0.5, what="half a second")
+        assert consumer.active_at == stuck_at  # the liveness signal ages while it hangs
+        release.set()
+        broker.wait_for(lambda: consumer.stats.acked == 1, what="the batch acked")
+        broker.wait_for(lambda: consumer.active_at > stuck_at, what="the loop going round")
 
 
 def test_a_failing_batch_is_redelivered(settings, topology, broker) -> None:

@@ -403,3 +403,20 @@ def test_a_server_that_lost_the_script_gets_it_again(private_redis: redis.Redis)
     assert writer.store(make_reading(0, 1.0)) is STORED  # NOSCRIPT, SCRIPT LOAD, EVALSHA
     private_redis.script_flush()
     assert writer.store_many([make_reading(0, 1.0), make_reading(1, 2.0)]) == [DUPLICATE, STORED]
+
+
+def test_latest_stays_newest_beside_a_writer_that_keeps_no_note(
+    writer: ReadingWriter, redis_client: redis.Redis
+) -> None:
+    """During an upgrade an older consumer stores readings without the summary's latest note:
+    it sets latest and the aggregates' last, nothing else. A reading between the note and that
+    newer one must not replace it."""
+    keys = writer.keys
+    writer.store(make_reading(10_000, 10.0))
+    newer = make_reading(20_000, 20.0)
+    # What the earlier script did with `newer`: latest replaced, aggregates updated, no note.
+    redis_client.set(keys.latest(SENSOR, "battery"), newer.to_json())
+    redis_client.hset(keys.summary(SENSOR), mapping={"battery:last": str(T0_MS + 20_000)})
+    writer.store(make_reading(15_000, 15.0))
+    assert redis_client.get(keys.latest(SENSOR, "battery")) == newer.to_json()
+    assert redis_client.hget(keys.summary(SENSOR), "battery:latest") == str(T0_MS + 20_000).encode()

@@ -163,6 +163,17 @@ class BatchConsumer:
         queues exist with other arguments, and the handler's :class:`Fatal`; all need a human.
         """
         self._run_thread = threading.current_thread()
+        try:
+            self._run()
+        finally:
+            if self._worker is not None:
+                # A handler still running was cut off by a lost connection or an error: its
+                # batch is redelivered. Wait for it, so nobody closes its client under it.
+                self._worker.shutdown(wait=True)
+                self._worker = None
+        logger.info("consumer stopped")
+
+    def _run(self) -> None:
         backoff = Backoff(self._settings.retry_delay, self._settings.max_retry_delay)
         connected_before = False
         while not self._stopping:
@@ -190,11 +201,6 @@ class BatchConsumer:
                 self._wait(backoff.next_delay(), None)
             finally:
                 self._close()
-        if self._worker is not None:
-            # A handler still running was cut off by a lost connection: its batch is redelivered.
-            self._worker.shutdown(wait=True)
-            self._worker = None
-        logger.info("consumer stopped")
 
     def _connect(self) -> BlockingConnection:
         """A connection to the first URL that answers, in order; the log names that node.
@@ -344,8 +350,8 @@ class BatchConsumer:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ev-batch")
         future = self._worker.submit(self._handler, batch)
         future.add_done_callback(lambda _done: _wake(connection))
+        # active_at is not refreshed here: a handler that hangs must age the liveness signal.
         while not future.done():
-            self._active_at = time.monotonic()
             connection.process_data_events(time_limit=_TICK)
         return future
 

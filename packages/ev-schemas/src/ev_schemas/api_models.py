@@ -50,9 +50,9 @@ class HistoryPage(BaseModel):
 def history_page_json(sensor_id: str, items: Iterable[str], next_cursor: str | None) -> bytes:
     """``HistoryPage(...).model_dump_json()`` of items already in canonical JSON (see
     :func:`ev_schemas.reading.stored_reading_json`), without building a model per item."""
-    cursor = "null" if next_cursor is None else json.dumps(next_cursor)
+    cursor = "null" if next_cursor is None else json.dumps(next_cursor, ensure_ascii=False)
     return (
-        f'{{"sensor_id":{json.dumps(sensor_id)},"items":[{",".join(items)}],'
+        f'{{"sensor_id":{json.dumps(sensor_id, ensure_ascii=False)},"items":[{",".join(items)}],'
         f'"next_cursor":{cursor}}}'
     ).encode()
 

@@ -259,10 +259,12 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
     local old = redis.call('HMGET', summary_key, unpack(fields))
 
     -- 5. "Latest" is the newest by reading time, not by arrival. A reading at or after the noted
-    -- latest replaces it without looking; otherwise (out of order, latest expired, or nothing noted)
-    -- compare with the stored latest's own timestamp.
-    local latest_ms = tonumber(old[7])
-    local replace = latest_ms and ts >= latest_ms
+    -- latest, and at or after the newest reading the aggregates counted, replaces it without
+    -- looking; otherwise (out of order, latest expired, nothing noted, or a newer reading stored
+    -- by a writer that keeps no note, e.g. an older version during an upgrade) compare with the
+    -- stored latest's own timestamp.
+    local latest_ms, last_ms = tonumber(old[7]), tonumber(old[6])
+    local replace = latest_ms and last_ms and ts >= latest_ms and ts >= last_ms
     if not replace then
         local current = redis.call('GET', latest_key)
         local current_ts = current and json_timestamp_ms(current)
