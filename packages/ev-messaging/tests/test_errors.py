@@ -40,6 +40,15 @@ CUT = "StreamLostError: ('Transport indicated EOF',)"
         # A broker that accepts TCP but never completes the handshake.
         (AMQPConnectorStackTimeout("Timeout during AMQP handshake"), BrokerUnavailable),
         (pika.exceptions.ChannelClosedByBroker(406, "PRECONDITION_FAILED"), MessagingError),
+        # pika, when a peer accepts TCP and closes at once (a node going away).
+        (
+            ValueError(
+                "Expected connected socket, but getpeername() failed: error=OSError(107, "
+                "'Transport endpoint is not connected')"
+            ),
+            BrokerUnavailable,
+        ),
+        (ValueError("some programming error"), MessagingError),
     ],
 )
 def test_pika_errors_are_translated(exc: BaseException, expected: type[MessagingError]) -> None:

@@ -9,7 +9,11 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 #: What pika raises for a failed connect, besides its AMQPError family: e.g. the whole handshake
 #: timing out (AMQPConnectorStackTimeout) on a broker that accepts TCP but never answers.
-CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
+#: What connecting can raise. pika raises a ValueError ("Expected connected socket, but
+#: getpeername() failed") when a peer accepts the TCP connection and closes it at once: a broker
+#: or proxy going away, told apart from other ValueErrors by :func:`from_pika`.
+CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError, ValueError)
+_SOCKET_GONE = "Expected connected socket"
 
 
 class MessagingError(Exception):
@@ -117,6 +121,8 @@ def from_pika(exc: BaseException) -> MessagingError:
         return BrokerUnavailable(f"connection closed by broker: {code} {text}")
     if isinstance(exc, pika.exceptions.AMQPConnectionError | AMQPConnectorException | OSError):
         return BrokerUnavailable(f"broker unavailable: {_root_cause(exc)!r}")
+    if isinstance(exc, ValueError) and _SOCKET_GONE in str(exc):
+        return BrokerUnavailable(f"connection closed by the peer while connecting: {exc}")
     return MessagingError(f"messaging failed: {exc!r}")
 
 
