@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import pika
 
@@ -35,11 +35,29 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 def queue_depth(amqp_url: str, queue: str) -> int:
     """Messages ready in ``queue``; -1 while it does not exist."""
+    return _queue_counts(amqp_url, queue)[0]
+
+
+def queue_consumers(amqp_url: str, queue: str) -> int:
+    """Consumers attached to ``queue``; -1 while it does not exist."""
+    return _queue_counts(amqp_url, queue)[1]
+
+
+def consuming(amqp_url: str, queues: Iterable[str]) -> Callable[[], bool]:
+    """A condition: every one of ``queues`` has a consumer. The consumer declares the whole
+    topology, bindings included, before it consumes: a message published as soon as a queue
+    merely exists could still go to ``ev.sensors.unrouted``."""
+    wanted = tuple(queues)
+    return lambda: all(queue_consumers(amqp_url, queue) > 0 for queue in wanted)
+
+
+def _queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
-        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+        method = connection.channel().queue_declare(queue, passive=True).method
+        return int(method.message_count), int(method.consumer_count)
     except pika.exceptions.ChannelClosedByBroker:
-        return -1
+        return -1, -1
     finally:
         if connection.is_open:
             connection.close()

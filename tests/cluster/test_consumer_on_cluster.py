@@ -19,7 +19,7 @@ from ev_messaging import AmqpSettings, Publisher, routing_key
 from ev_schemas import Reading, default_catalogue
 from ev_storage import KeyLayout
 from tests.cluster.redis_cluster import PrivateRedisCluster
-from tests.support import free_port, wait_until
+from tests.support import consuming, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -115,6 +115,7 @@ def test_consumers_store_into_the_cluster(
     consumers = [start_consumer(REDIS_PORT=seed), start_consumer(REDIS_PORT=seed)]
     for consumer in consumers:
         wait_until(consumer.logged("consumer connected"), 60, "a consumer up")
+    wait_until(consuming(amqp_url, ["ev.sensor.speed"]), 30, "the consumers consuming")
     with Publisher(AmqpSettings(urls=(amqp_url,))) as publisher:
         for key, body in bodies():
             publisher.publish(key, body)

@@ -30,7 +30,7 @@ from tests.containers.support import (
     redis_settings,
     resolve,
 )
-from tests.support import free_port, poll_until, wait_until
+from tests.support import consuming, free_port, poll_until, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -122,8 +122,9 @@ def test_consumer_image_stores_a_reading_and_passes_its_healthcheck(
         "CONSUMER_HEARTBEAT_FILE": str(tmp_path / "consumer.heartbeat"),
     }
     consumer = launcher.start("consumer", settings)
-    # Healthy means the run loop goes round: the topology is declared by then.
     wait_healthy(consumer, launcher.env("consumer", settings))
+    # Healthy means the process runs; consuming means the topology is declared, bindings too.
+    wait_until(consuming(amqp_url, ["ev.sensor.battery"]), 30, "the consumer consuming")
 
     stamp = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     reading = {

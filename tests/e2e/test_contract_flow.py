@@ -14,7 +14,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.e2e.support import Stack
-from tests.support import queue_depth, wait_until
+from tests.support import consuming, queue_depth, wait_until
 
 T0 = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
 SENSOR = "ev_e2e_1"
@@ -86,7 +86,8 @@ def drain(amqp_url: str, queue: str) -> list[tuple[bytes, dict[str, Any]]]:
 
 @pytest.mark.integration
 def test_published_readings_come_out_as_the_contract_says(stack: Stack, api: httpx.Client) -> None:
-    wait_until(lambda: queue_depth(stack.amqp_url, "ev.sensor.battery") >= 0, 30, "topology")
+    queues = [f"ev.sensor.{sensor_type}" for sensor_type in ("battery", "temperature", "speed")]
+    wait_until(consuming(stack.amqp_url, queues), 30, "the consumer consuming")
     pushed: list[dict[str, Any]] = []
     ws_url = stack.api_url.replace("http", "ws") + f"/api/v1/ws/sensor/{SENSOR}"
     with connect(ws_url, open_timeout=10) as websocket:

@@ -68,11 +68,22 @@ def publish(amqp_url: str, bodies: list[bytes], routing_key: str = "ev.sensor.sp
 
 
 def ready_messages(amqp_url: str, queue: str) -> int:
+    """Messages ready in ``queue``; -1 while it does not exist."""
+    return _queue_counts(amqp_url, queue)[0]
+
+
+def queue_consumers(amqp_url: str, queue: str) -> int:
+    """Consumers attached to ``queue``; -1 while it does not exist."""
+    return _queue_counts(amqp_url, queue)[1]
+
+
+def _queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
-        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+        method = connection.channel().queue_declare(queue, passive=True).method
+        return int(method.message_count), int(method.consumer_count)
     except pika.exceptions.ChannelClosedByBroker:
-        return -1
+        return -1, -1
     finally:
         if connection.is_open:
             connection.close()

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _consumer_process import ConsumerProcess, ready_messages, wait_until
+from _consumer_process import ConsumerProcess, queue_consumers, wait_until
+
+TYPE_QUEUES = ("ev.sensor.speed", "ev.sensor.battery")
 
 
 @pytest.fixture
@@ -35,7 +37,13 @@ def start_consumer(
         }
         consumer = ConsumerProcess(env, tmp_path / f"consumer-{len(started)}.log")
         started.append(consumer)
-        wait_until(lambda: ready_messages(amqp_url, "ev.sensor.speed") >= 0, 30, "topology")
+        # Consuming means the whole topology is declared, bindings included: a message
+        # published before its queue is bound would go to ev.sensors.unrouted instead.
+        wait_until(
+            lambda: all(queue_consumers(amqp_url, queue) > 0 for queue in TYPE_QUEUES),
+            30,
+            "the consumer consuming",
+        )
         return consumer
 
     yield start
