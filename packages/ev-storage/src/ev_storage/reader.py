@@ -50,6 +50,7 @@ class ReadingReader:
         # in some), so calls go through an untyped handle; replies are checked where parsed.
         self._client: Any = client
         self._catalogue = catalogue
+        self._units = {sensor_type: catalogue[sensor_type].unit for sensor_type in catalogue}
         self._keys = KeyLayout(settings.key_prefix)
         # A guess: each history knows its own bucket size (see HistoryScan).
         self._bucket_ms = settings.history_bucket_ms
@@ -121,9 +122,8 @@ class ReadingReader:
         """:meth:`history`'s page as its JSON (``HistoryPage.model_dump_json()``), built from
         the stored records without a model per item: what the API returns."""
         rows, next_cursor = await self._page(sensor_id, start, end, sensor_types, limit, cursor)
-        units = {sensor_type: self._catalogue[sensor_type].unit for sensor_type in self._catalogue}
         items = (
-            stored_reading_json(sensor_id, sensor_type, ms, value, units[sensor_type])
+            stored_reading_json(sensor_id, sensor_type, ms, value, self._units[sensor_type])
             for ms, sensor_type, value in rows
         )
         return history_page_json(sensor_id, items, next_cursor)

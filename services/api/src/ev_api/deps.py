@@ -71,14 +71,9 @@ async def get_reader(connection: HTTPConnection) -> ReadingReader:
     return get_resources(connection).reader
 
 
-async def get_catalogue(connection: HTTPConnection) -> Catalogue:
-    return get_resources(connection).catalogue
-
-
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 ResourcesDep = Annotated[Resources, Depends(resources_of)]
 ReaderDep = Annotated[ReadingReader, Depends(get_reader)]
-CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
 
 
 def declared_query_names(dependant: Dependant) -> frozenset[str]:
