@@ -149,7 +149,7 @@ async def _measure(
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
-        await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+        await pubsub.aclose()
         await client.aclose()
     found, missing = latencies_ms(records, arrivals)
     in_redis, _ = latencies_ms(records, stored)

@@ -239,7 +239,7 @@ class LiveHub:
                     self._dispatch(message)
         finally:
             self._pubsub = None
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
