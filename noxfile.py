@@ -6,9 +6,9 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -30,6 +30,9 @@ nox.options.sessions = [
 ]
 
 ROOT = Path(__file__).parent
+#: uv for a machine that has only nox (`python -m pip install nox`): installed into the session's
+#: venv, then every session installs from uv.lock with it.
+UV_REQUIREMENT = "uv>=0.9,<1"
 REPORTS = ROOT / ".reports"
 PYTHONS = ["3.11", "3.12", "3.13"]
 DEFAULT_PYTHON = "3.11"
@@ -74,25 +77,27 @@ def _expose_pyenv_interpreters() -> None:
     """Let pyenv's shims answer for every installed 3.x of the matrix, not only the selected one.
 
     (A shim exports PYENV_VERSION to what it runs, so nox sees only its own version otherwise.)
+    Reads pyenv's versions directory: no subprocess, so `nox -l` stays fast.
     """
-    if shutil.which("pyenv") is None:
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    if not (root / "shims").is_dir():
         return
-    listed = subprocess.run(
-        ["pyenv", "versions", "--bare", "--skip-aliases"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    selected = [v for v in os.environ.get("PYENV_VERSION", "").split(":") if v]
     newest: dict[str, str] = {}
-    for version in listed:
+    for path in (root / "versions").glob("3.*"):
+        version = path.name
         minor = ".".join(version.split(".")[:2])
         if minor in PYTHONS and version.replace(".", "").isdigit():
             newest[minor] = max(newest.get(minor, version), version, key=_version_key)
+    selected = [v for v in os.environ.get("PYENV_VERSION", "").split(":") if v]
     covered = {".".join(v.split(".")[:2]) for v in selected}
+    if not selected and (root / "version").is_file():
+        global_version = (root / "version").read_text(encoding="utf-8").split()
+        covered |= {".".join(v.split(".")[:2]) for v in global_version}
+        selected = global_version
     extra = [newest[minor] for minor in PYTHONS if minor in newest and minor not in covered]
     if extra:
         os.environ["PYENV_VERSION"] = ":".join(selected + extra)
+    _PYENV_MINORS.update(newest)
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -100,18 +105,23 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def _available(pythons: list[str]) -> list[str]:
-    """The interpreters of the matrix that run here; nox would fail on the others when CI is set."""
+    """The interpreters of the matrix that run here; nox would fail on the others when CI is set.
+
+    A pyenv shim is on PATH for every version pyenv knows of, so a shim counts only for the
+    versions pyenv has installed.
+    """
     found = []
     for version in pythons:
         exe = shutil.which(f"python{version}")
-        if (
-            exe
-            and subprocess.run([exe, "-c", ""], capture_output=True, check=False).returncode == 0
-        ):
-            found.append(version)
+        if exe is None:
+            continue
+        if "/shims/" in exe.replace(os.sep, "/") and version not in _PYENV_MINORS:
+            continue
+        found.append(version)
     return found or [DEFAULT_PYTHON]
 
 
+_PYENV_MINORS: dict[str, str] = {}
 _expose_pyenv_interpreters()
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 MATRIX = _available(PYTHONS)
@@ -150,26 +160,38 @@ def _local_closure(project: str) -> list[str]:
     return order
 
 
-def _install(session: nox.Session, *projects: str, groups: tuple[str, ...] = ("test",)) -> None:
-    """Install projects editable with their in-repo dependencies: no sibling from an index."""
-    closure: list[str] = []
+def _sync(
+    session: nox.Session,
+    *projects: str,
+    groups: tuple[str, ...] = ("test",),
+    all_projects: bool = False,
+) -> None:
+    """Install from uv.lock: ``projects`` (editable, with their in-repo dependencies) and groups.
+
+    ``groups`` are the selected projects' dependency groups or the workspace's own. `--locked`
+    fails when uv.lock no longer matches the pyproject files, instead of resolving anew; `uv sync`
+    is exact, so a reused environment holds nothing else.
+    """
+    args = ["sync", "--locked", "--no-default-groups"]
+    if all_projects:
+        args.append("--all-packages")
     for project in projects:
-        closure += [p for p in _local_closure(project) if p not in closure]
-    args = []
-    for project in closure:
-        args += ["-e", PROJECTS[project]]
-    session.install(*args)
-    for project in projects:
-        deps = nox.project.dependency_groups(_pyproject(project), *groups)
-        if deps:
-            session.install(*deps)
+        args += ["--package", _distribution(project)]
+    if not projects and not all_projects:
+        # The workspace root is virtual: only the groups, no project.
+        args += [f"--only-group={group}" for group in groups]
+    else:
+        args += [f"--group={group}" for group in groups]
+    _uv(session, *args, install=True)
 
 
-def _root_group(name: str) -> tuple[str, ...]:
-    """A dependency group of the workspace's own pyproject.toml (tools, not a package)."""
-    return tuple(
-        nox.project.dependency_groups(nox.project.load_toml(ROOT / "pyproject.toml"), name)
-    )
+def _uv(session: nox.Session, *args: str, install: bool = False, **kwargs: Any) -> Any:
+    """Run uv on the session's environment; a machine without uv gets it inside that venv."""
+    if session.venv_backend != "uv" and shutil.which("uv", path=session.bin) is None:
+        session.install(UV_REQUIREMENT)
+    env = {"UV_PROJECT_ENVIRONMENT": session.virtualenv.location, **kwargs.pop("env", {})}
+    run = session.run_install if install else session.run
+    return run("uv", *args, env=env, **kwargs)
 
 
 def _built_wheel(session: nox.Session, dist: Path, project: str) -> Path:
@@ -211,16 +233,17 @@ def _pytest(session: nox.Session, *paths: str) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check over the whole repository."""
-    session.install(*_root_group("lint"))
+    _sync(session, groups=("lint",))
     session.run("ruff", "check", ".", *session.posargs)
     session.run("ruff", "format", "--check", ".")
+    # A lock that no longer matches the pyproject files fails here first, with uv's own reason.
+    _uv(session, "lock", "--check")
 
 
 @nox.session(python=DEFAULT_PYTHON)
 def types(session: nox.Session) -> None:
     """mypy --strict over every package and service, and the release tooling."""
-    _install(session, *PROJECTS, groups=("test",))
-    session.install(*_root_group("types"))
+    _sync(session, all_projects=True, groups=("test", "types"))
     for path in PROJECTS.values():
         session.run("mypy", f"{path}/src", *session.posargs)
     session.run("mypy", *TOOLING_SCRIPTS, *session.posargs)
@@ -230,23 +253,57 @@ def types(session: nox.Session) -> None:
 @nox.parametrize("project", list(PROJECTS), ids=list(PROJECTS))
 def tests(session: nox.Session, project: str) -> None:
     """Unit and integration tests of one project against the real RabbitMQ and Redis."""
-    _install(session, project)
+    _sync(session, project)
+    _pytest(session, f"{PROJECTS[project]}/tests")
+
+
+def _install_unlocked(session: nox.Session, project: str, *resolver_args: str) -> None:
+    """Install ``project`` and its in-repo dependencies editable, its test group, without the lock.
+
+    In-repo siblings always come from this checkout; everything else is resolved anew by uv with
+    ``resolver_args`` (the ranges in the pyproject files are all that binds it). The resolution is
+    written to ``.reports/`` and synced exactly, so a reused venv keeps nothing of the last one.
+    """
+    lines = [f"-e {PROJECTS[name]}" for name in _local_closure(project)]
+    lines += nox.project.dependency_groups(_pyproject(project), "test")
+    tmp = Path(session.create_tmp())
+    wanted = tmp / "requirements.in"
+    wanted.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    REPORTS.mkdir(exist_ok=True)
+    resolved = REPORTS / f"{session.name}.txt".replace("/", "_")
+    python = ("--python", _session_python(session))
+    _uv(session, "pip", "compile", "--quiet", *python, *resolver_args, "--output-file",
+        str(resolved), str(wanted), install=True)  # fmt: skip
+    _uv(session, "pip", "sync", "--quiet", *python, str(resolved), install=True)
+
+
+@nox.session(python=MATRIX[0], default=False, tags=[SERVICES_TAG])
+@nox.parametrize("project", list(PROJECTS), ids=list(PROJECTS))
+def lowest(session: nox.Session, project: str) -> None:
+    """One project's tests on the lowest versions its dependency ranges allow (not the lock)."""
+    _install_unlocked(session, project, "--resolution", "lowest-direct")
+    _pytest(session, f"{PROJECTS[project]}/tests")
+
+
+@nox.session(python=MATRIX[-1], default=False, tags=[SERVICES_TAG])
+@nox.parametrize("project", list(PROJECTS), ids=list(PROJECTS))
+def latest(session: nox.Session, project: str) -> None:
+    """One project's tests on the newest releases its ranges allow (not the lock): early warning."""
+    _install_unlocked(session, project, "--resolution", "highest")
     _pytest(session, f"{PROJECTS[project]}/tests")
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def e2e(session: nox.Session) -> None:
     """End to end: consumer and API as processes, fed by the simulator, read over HTTP and WS."""
-    _install(session, *SERVICES)
-    session.install(*_root_group("e2e"))
+    _sync(session, *SERVICES, groups=("e2e",))
     _pytest(session, "tests/e2e")
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def faults(session: nox.Session) -> None:
     """Fault tests: kills, Redis and broker cuts, hostile input; figures in .reports/faults.json."""
-    _install(session, "consumer", "simulator", "api")
-    session.install(*_root_group("e2e"))
+    _sync(session, *SERVICES, groups=("e2e",))
     # The API's own fault tests (private Redis stopped and restarted, schemathesis, keys and rate
     # limits through the real process) run here too, so this session covers the whole issue.
     api_faults = [f"{PROJECTS['api']}/tests/{name}" for name in API_FAULT_TESTS]
@@ -256,23 +313,21 @@ def faults(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def cluster(session: nox.Session) -> None:
     """Scale-out: a private 3-master Redis Cluster (redis-server, redis-cli) and broker failover."""
-    _install(session, "consumer", "api")
-    session.install(*_root_group("e2e"))
+    _sync(session, *SERVICES, groups=("e2e",))
     _pytest(session, "tests/cluster")
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def containers(session: nox.Session) -> None:
     """Each Dockerfile's exact command and health check, run here on RabbitMQ and Redis."""
-    _install(session, *SERVICES)
-    session.install(*_root_group("containers"))
+    _sync(session, *SERVICES, groups=("containers",))
     _pytest(session, "tests/containers")
 
 
 @nox.session(python=DEFAULT_PYTHON)
 def static(session: nox.Session) -> None:
     """Containers and CI without Docker: hadolint the Dockerfiles, schema-check compose and CI."""
-    session.install(*_root_group("static"))
+    _sync(session, groups=("static",))
     dockerfiles = sorted(str(path.relative_to(ROOT)) for path in ROOT.glob("services/*/Dockerfile"))
     session.run("hadolint", "--failure-threshold", "info", *dockerfiles)
     session.run("check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml")
@@ -287,46 +342,58 @@ def static(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 def versions(session: nox.Session) -> None:
     """Sibling ranges admit the in-repo versions; each changelog has its version's section."""
-    session.install(*_root_group("versions"))
+    _sync(session, groups=("versions",))
     session.run("python", "scripts/versions_check.py", *session.posargs)
 
 
 @nox.session(python=DEFAULT_PYTHON)
 def tooling(session: nox.Session) -> None:
     """Unit tests of the release, version and CI matrix scripts under scripts/."""
-    session.install(*_root_group("tooling"))
+    _sync(session, groups=("tooling",))
     _pytest(session, "tests/tooling")
 
 
 @nox.session(python=DEFAULT_PYTHON)
 def wheels(session: nox.Session) -> None:
     """Build every project; install each wheel alone in a clean venv and import it from there."""
-    if session.venv_backend != "uv":
-        session.install("uv")
     tmp = Path(session.create_tmp()).resolve()
     dist = tmp / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     for path in PROJECTS.values():
         # The sdist, then the wheel built from it: proves the sdist holds all the wheel needs.
-        session.run("uv", "build", "--quiet", "--out-dir", str(dist), path)
+        _uv(session, "build", "--quiet", "--out-dir", str(dist), path)
     built = {project: _built_wheel(session, dist, project) for project in PROJECTS}
-    # In-repo distributions come from these wheels only, never from an index; a constraint
-    # installs nothing by itself, so each venv gets only the siblings its wheel asks for.
-    constraints = tmp / "in-repo-wheels.txt"
+    # In-repo distributions come from these wheels only, never from an index, and every other
+    # one at its locked version; a constraint installs nothing by itself, so each venv gets only
+    # what its wheel asks for.
+    locked = tmp / "locked.txt"
+    _uv(
+        session,
+        "export", "--locked", "--quiet", "--all-packages", "--no-default-groups",
+        "--no-emit-workspace", "--no-hashes", "--no-header", "--output-file", str(locked),
+    )  # fmt: skip
+    constraints = tmp / "constraints.txt"
     constraints.write_text(
-        "".join(f"{_distribution(p)} @ {wheel.as_uri()}\n" for p, wheel in built.items()),
+        locked.read_text(encoding="utf-8")
+        + "".join(f"{_distribution(p)} @ {wheel.as_uri()}\n" for p, wheel in built.items()),
         encoding="utf-8",
     )
     for project, wheel in built.items():
         venv = tmp / f"venv-{project}"
         python = _venv_python(venv)
-        uv_pip = ("uv", "pip", "--quiet")
-        session.run(
-            "uv", "venv", "--quiet", "--clear", "--python", _session_python(session), str(venv)
-        )
-        session.run(*uv_pip, "install", "--python", python, "-c", str(constraints), str(wheel))
-        listing = session.run(
-            *uv_pip, "list", "--python", python, "--format", "json", silent=True, stderr=None
+        uv_pip = ("pip", "--quiet")
+        _uv(session, "venv", "--quiet", "--clear", "--python", _session_python(session), str(venv))
+        _uv(session, *uv_pip, "install", "--python", python, "-c", str(constraints), str(wheel))
+        listing = _uv(
+            session,
+            *uv_pip,
+            "list",
+            "--python",
+            python,
+            "--format",
+            "json",
+            silent=True,
+            stderr=None,
         )
         _check_in_repo_closure(session, project, json.loads(str(listing)))
         absent = MUST_NOT_IMPORT.get(project, ())
@@ -339,7 +406,7 @@ def wheels(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON, default=False)
 def schema(session: nox.Session) -> None:
     """Regenerate docs/reading.schema.json from ev-schemas."""
-    _install(session, "ev-schemas", groups=())
+    _sync(session, "ev-schemas", groups=())
     with open(ROOT / "docs" / "reading.schema.json", "w", encoding="utf-8") as out:
         session.run("python", "-m", "ev_schemas", stdout=out)
 
@@ -347,12 +414,12 @@ def schema(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON, default=False)
 def up(session: nox.Session) -> None:
     """Run consumer, API (:8000) and simulator on the local RabbitMQ and Redis until Ctrl-C."""
-    _install(session, *SERVICES, groups=())
+    _sync(session, *SERVICES, groups=())
     session.run("python", "scripts/stack.py", *session.posargs)
 
 
 @nox.session(python=DEFAULT_PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark against ceilings measured in the same run (needs wrk); `-- --json PATH`."""
-    _install(session, "bench", groups=())
+    _sync(session, "bench", groups=())
     session.run("python", "-m", "ev_bench", *session.posargs)
