@@ -5,10 +5,11 @@ group, with its own node name (``evtest-<hex>-<n>@localhost``), AMQP and distrib
 and log folders, an empty plugin list (no management or Prometheus listener to collide with a
 shared broker's) and a private Erlang cookie (``HOME`` is a folder of the temporary directory):
 nothing of a broker already running here is read, and ``rabbitmqctl`` only ever names our nodes.
-Nodes 2 and 3 join node 1 with ``rabbitmqctl join_cluster``. ``kill(n)`` is ``kill -9`` of a
-node's process group (the VM, ``erl_child_setup``, ``inet_gethost``); ``restart(n)`` starts it
-again on the same name and data, so it rejoins. ``close()`` kills every node and removes the
-directory, whatever state they are in.
+Nodes 2 and 3 join node 1 with ``rabbitmqctl join_cluster``. ``kill(node)`` is ``kill -9`` of
+every process of the node (its process group: the script and the VM; and ``erl_child_setup`` and
+``inet_gethost``, which start sessions of their own); ``restart(node)`` starts it again on the
+same name and data, so it rejoins. ``close()`` kills every node and removes the directory,
+whatever state they are in.
 """
 
 from __future__ import annotations
