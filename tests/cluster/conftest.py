@@ -1,17 +1,40 @@
 """Fixtures of the scale-out tests: a private three-master Redis Cluster for the session, clients
-of it, and a key prefix per test (the cluster is private and removed at the end: no cleanup)."""
+of it, and a key prefix per test (the cluster is private and removed at the end: no cleanup); a
+private three-node RabbitMQ cluster per test that asks for one; and the figures a test wants
+shown at the end of the run (``cluster_summary``)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio.cluster
 import redis.cluster
 
 from ev_storage import StorageSettings, async_client, sync_client
+from tests.cluster.rabbitmq_cluster import PrivateRabbitCluster
 from tests.cluster.redis_cluster import PrivateRedisCluster
+
+SUMMARY = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """The lines tests added to ``cluster_summary``: shown without ``-s``, pass or fail."""
+    lines = config.stash.get(SUMMARY, [])
+    if lines:
+        terminalreporter.section("scale-out figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def cluster_summary(pytestconfig: pytest.Config) -> list[str]:
+    """Append lines here for the end of the test run."""
+    return pytestconfig.stash.setdefault(SUMMARY, [])
 
 
 @pytest.fixture
@@ -23,6 +46,17 @@ def anyio_backend() -> str:
 def redis_cluster() -> Iterator[PrivateRedisCluster]:
     with PrivateRedisCluster() as cluster:
         yield cluster
+
+
+@pytest.fixture
+def rabbit_cluster(tmp_path: Path) -> Iterator[PrivateRabbitCluster]:
+    """Three fresh nodes: the test may kill and restart them. Every node is killed at the end,
+    and its logs kept in the test's ``tmp_path`` (``rabbitmq-logs``)."""
+    with PrivateRabbitCluster() as cluster:
+        try:
+            yield cluster
+        finally:
+            cluster.save_logs(tmp_path / "rabbitmq-logs")
 
 
 @pytest.fixture

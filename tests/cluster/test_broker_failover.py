@@ -2,8 +2,9 @@
 
 A RabbitMQ cluster gives every node's address; here two forwarders in front of the one test broker
 stand in for two nodes, so that "the first node dies" is ``refuse()`` on the first forwarder (its
-connections reset, new ones refused). Queues are quorum queues, so on a real cluster the second
-node serves the same queues; docs/scaling.md has the procedure for a multi-node test.
+connections reset, new ones refused). That checks the clients' side, the order in which they try
+the addresses, in a second and without three Erlang VMs. The broker's side, quorum queues electing
+new leaders when a real node is killed, is test_rabbitmq_cluster.py's, on three private nodes.
 """
 
 from __future__ import annotations

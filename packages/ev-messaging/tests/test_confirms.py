@@ -32,6 +32,22 @@ def test_a_nack_is_reported_with_the_message() -> None:
     assert (confirms.nacked, confirms.confirmed, len(confirms)) == (1, 0, 1)
 
 
+def test_a_nack_within_the_retries_waits_to_be_sent_again_in_order() -> None:
+    confirms = Confirms(nack_retries=1)
+    first, second, third = message("a"), message("b"), message("c")
+    for tag, outgoing in enumerate((first, second, third), start=1):
+        confirms.sent(tag, outgoing)
+    confirms.on_confirm(2, multiple=False, acked=False)
+    assert (confirms.retries, list(confirms.failures), len(confirms)) == ([second], [], 3)
+    assert confirms.take_unconfirmed() == [first, second, third]  # the order they were sent in
+    assert len(confirms) == 0
+    confirms.sent(4, second)
+    confirms.on_confirm(4, multiple=False, acked=False)  # its retry is used up: reported
+    [failure] = confirms.failures
+    assert isinstance(failure, PublishNacked)
+    assert (confirms.nacked, second.nacks, confirms.retries) == (1, 1, [])
+
+
 def test_a_return_marks_the_oldest_matching_message_and_its_ack_reports_it() -> None:
     confirms = Confirms()
     first, twin, other = message("x", b"1", "first"), message("x", b"1", "twin"), message("y")

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import pika
 import pytest
 
 from ev_messaging import (
@@ -88,14 +90,46 @@ def test_a_nacked_message_raises_publish_nacked(settings, topology, broker) -> N
     broker.channel.queue_declare(
         "tiny", arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
     )
-    with Publisher(settings, topology=topology) as publisher:
+    with Publisher(settings, topology=topology, nack_retries=2) as publisher:
         publisher.publish("tiny", b"1", exchange="")
         publisher.flush(timeout=10)
         publisher.publish("tiny", b"2", exchange="", message_id="second")
         with pytest.raises(PublishNacked) as caught:
             publisher.flush(timeout=10)
     assert caught.value.message_id == "second"
-    assert (publisher.stats.confirmed, publisher.stats.nacked) == (1, 1)
+    stats = publisher.stats
+    assert (stats.confirmed, stats.nacked, stats.republished) == (1, 1, 2)
+    assert stats.reconnects == 2, "each retry on a new channel"
+
+
+def test_a_nacked_message_is_sent_again_until_the_broker_takes_it(
+    settings, topology, broker, amqp_url
+) -> None:
+    """A nack is often passing (a quorum queue between two leaders): the message is sent again,
+    on a new channel after a backoff delay, rather than reported at once."""
+    broker.channel.queue_declare(
+        "tiny", arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+    )
+    broker.channel.basic_publish("", "tiny", b"1")  # the queue is full
+
+    def make_room() -> None:  # within the retries' backoff (from 0.05 s, doubling: 0.8 s or more)
+        time.sleep(0.3)
+        with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
+            channel = connection.channel()
+            method, _props, _body = channel.basic_get("tiny", auto_ack=True)
+            assert method is not None
+
+    helper = threading.Thread(target=make_room)
+    with Publisher(settings, topology=topology, nack_retries=5) as publisher:
+        helper.start()
+        publisher.publish("tiny", b"2", exchange="", message_id="second")
+        publisher.flush(timeout=15)
+    helper.join(timeout=10)
+    stats = publisher.stats
+    assert (stats.confirmed, stats.nacked) == (1, 0)
+    assert stats.republished >= 1
+    [message] = broker.drain("tiny", 1)
+    assert message.body == b"2"
 
 
 def test_connection_loss_resends_unconfirmed_messages(

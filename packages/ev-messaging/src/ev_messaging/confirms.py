@@ -27,6 +27,8 @@ class Outgoing:
     properties: pika.BasicProperties
     returned: str | None = None  # the broker's reason, once a basic.return named this message
     sends: int = 0
+    nacks: int = 0
+    tag: int = 0  # the delivery tag of its latest send
 
     def unroutable(self, reason: str) -> Unroutable:
         return Unroutable(
@@ -38,25 +40,36 @@ class Outgoing:
 
 
 class Confirms:
-    """Messages sent on the current channel, by delivery tag, until acked or nacked."""
+    """Messages sent on the current channel, by delivery tag, until acked or nacked.
 
-    def __init__(self) -> None:
+    A nacked message is sent again up to ``nack_retries`` times (it waits in ``retries`` for the
+    next channel) before it is reported: RabbitMQ nacks what it could not take, which is often
+    passing (a quorum queue electing a new leader) rather than final (a full queue).
+    """
+
+    def __init__(self, nack_retries: int = 0) -> None:
         self._pending: OrderedDict[int, Outgoing] = OrderedDict()  # ascending tags
+        self.nack_retries = nack_retries
+        self.retries: list[Outgoing] = []  # nacked, to be sent again, oldest first
         self.failures: deque[MessagingError] = deque()  # each reported once, oldest first
         self.confirmed = 0
         self.returned = 0
         self.nacked = 0
 
     def __len__(self) -> int:
-        return len(self._pending)
+        """Messages not settled yet: awaiting their confirm, or nacked and to be sent again."""
+        return len(self._pending) + len(self.retries)
 
     def sent(self, tag: int, message: Outgoing) -> None:
+        message.tag = tag
         self._pending[tag] = message
 
     def take_unconfirmed(self) -> list[Outgoing]:
-        """Forget every pending message (the channel died) and hand them back, oldest first."""
-        messages = list(self._pending.values())
+        """Forget every pending message (the channel died) and hand them back, oldest first,
+        with the nacked ones to be sent again."""
+        messages = sorted([*self.retries, *self._pending.values()], key=lambda message: message.tag)
         self._pending.clear()
+        self.retries.clear()
         return messages
 
     def on_confirm(self, tag: int, multiple: bool, acked: bool) -> int:
@@ -68,7 +81,11 @@ class Confirms:
         elif tag in self._pending:
             settled.append(self._pending.pop(tag))
         for message in settled:
-            if not acked:
+            if not acked and message.nacks < self.nack_retries:
+                message.nacks += 1
+                message.returned = None  # a return before a nack is moot: sent again
+                self.retries.append(message)
+            elif not acked:
                 self.nacked += 1
                 self.failures.append(
                     PublishNacked(

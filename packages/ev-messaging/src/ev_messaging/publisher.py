@@ -28,6 +28,7 @@ from ev_messaging.errors import (
     BrokerUnavailable,
     ConfirmTimeout,
     MessagingError,
+    PublishNacked,
     from_pika,
 )
 from ev_messaging.link import Link, connect
@@ -60,9 +61,13 @@ class PublisherStats:
 class Publisher:
     """Publishes to RabbitMQ with pipelined publisher confirms; use as a context manager.
 
-    A message the broker cannot route (:class:`Unroutable`) or refuses (:class:`PublishNacked`)
-    is reported once, by the next ``publish`` or ``flush`` call after its confirm arrived (the
-    exception's fields name it). ``topology``, when given, is declared on every connect.
+    A message the broker cannot route (:class:`Unroutable`) is reported once, by the next
+    ``publish`` or ``flush`` call after its confirm arrived (the exception's fields name it). A
+    message the broker nacks is sent again, on a new channel after a backoff delay, up to
+    ``nack_retries`` times before it is reported as :class:`PublishNacked`: a quorum queue
+    whose leader's node died nacks until a new leader is elected, and RabbitMQ 3.10 goes on
+    nacking on a channel that first published to it meanwhile, until the channel is closed.
+    ``topology``, when given, is declared on every connect.
     ``connect_timeout`` bounds how long a call keeps trying to (re)connect before it raises
     :class:`BrokerUnavailable`; messages already accepted are kept and sent on a later call.
     """
@@ -74,9 +79,12 @@ class Publisher:
         max_in_flight: int = 1000,
         topology: TopologySettings | None = None,
         connect_timeout: float = 30.0,
+        nack_retries: int = 5,
     ) -> None:
         if max_in_flight < 1:
             raise MessagingError("max_in_flight must be >= 1")
+        if nack_retries < 0:
+            raise MessagingError("nack_retries must be >= 0")
         self._settings = settings
         self._max_in_flight = max_in_flight
         self._topology = topology
@@ -85,7 +93,8 @@ class Publisher:
         self._link: Link | None = None
         self._closed = False
         self._outbox: deque[Outgoing] = deque()  # accepted, not yet sent on the current link
-        self._confirms = Confirms()  # sent on the current link, awaiting their confirm
+        # Sent on the current link, awaiting their confirm (or nacked, to be sent again).
+        self._confirms = Confirms(nack_retries)
         self._backoff = Backoff(settings.retry_delay, settings.max_retry_delay)
         self._published = self._republished = self._reconnects = 0
         # Messages handed to pika since the I/O loop last ran, and when it last ran: writes are
@@ -271,6 +280,10 @@ class Publisher:
             return
         if link is not None:
             self._drop_link(link)
+            if isinstance(link.lost, PublishNacked):
+                delay = self._backoff.next_delay()
+                logger.warning("broker nacked; sending again on a new channel in %.1fs", delay)
+                time.sleep(delay)
         deadline = time.monotonic() + self._connect_timeout
         while True:
             try:
@@ -297,9 +310,11 @@ class Publisher:
         reason = link.lost
         if isinstance(reason, pika.exceptions.ChannelClosed) and reason.reply_code == 403:
             raise from_pika(reason) from reason
+        what = "left after a nack" if isinstance(reason, PublishNacked) else "lost"
         logger.warning(
-            "connection to %s lost (%r); %d message(s) to resend",
+            "connection to %s %s (%r); %d message(s) to resend",
             link.params.host,
+            what,
             reason,
             len(self._confirms),
         )
@@ -308,5 +323,13 @@ class Publisher:
         self._outbox.extendleft(reversed(self._confirms.take_unconfirmed()))
 
     def _on_confirm(self, tag: int, multiple: bool, acked: bool) -> None:
-        if self._confirms.on_confirm(tag, multiple, acked):
+        settled = self._confirms.on_confirm(tag, multiple, acked)
+        if settled and acked:
             self._backoff.reset()  # the broker works again: the next outage starts afresh
+        link = self._link
+        if self._confirms.retries and link is not None and link.lost is None:
+            first = self._confirms.retries[0]
+            # Leave this channel: resent on it, the messages could be nacked again and again.
+            link.lost = PublishNacked(
+                first.routing_key, exchange=first.exchange, message_id=first.properties.message_id
+            )
