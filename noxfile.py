@@ -312,7 +312,7 @@ def faults(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def cluster(session: nox.Session) -> None:
-    """Scale-out: a private 3-master Redis Cluster (redis-server, redis-cli) and broker failover."""
+    """Scale-out: private 3-master Redis Cluster and 3-node RabbitMQ cluster, kills and failover."""
     _sync(session, *SERVICES, groups=("e2e",))
     _pytest(session, "tests/cluster")
 
@@ -337,6 +337,9 @@ def static(session: nox.Session) -> None:
         for path in ROOT.glob(pattern)
     )
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run(
+        "check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"
+    )
 
 
 @nox.session(python=DEFAULT_PYTHON)

@@ -116,6 +116,9 @@ def test_endpoint_shows_the_named_series_after_a_reading(
             and value(latest, "ev_consumer_readings_moved_aside_total", reason="invalid") == 1
             and value(latest, "ev_consumer_acked_total") == 2
             and value(latest, "ev_queue_messages_ready", queue="ev.sensor.speed") == 0
+            # Queues are polled one by one and quorum queues count asynchronously: wait for
+            # the poll that saw the invalid message too, not just the first one after the ack.
+            and value(latest, "ev_queue_messages_ready", queue="ev.sensors.invalid") == 1
         )
 
     wait_until(processed, 30, "the reading and the invalid message counted")
