@@ -349,9 +349,10 @@ def versions(session: nox.Session) -> None:
     session.run("python", "scripts/versions_check.py", *session.posargs)
 
 
-@nox.session(python=DEFAULT_PYTHON)
+# Tagged "services": scripts/local_services.py's tests start a private redis-server.
+@nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def tooling(session: nox.Session) -> None:
-    """Unit tests of the release, version and CI matrix scripts under scripts/."""
+    """Tests of the scripts under scripts/: release, versions, CI matrix, the local stack."""
     _sync(session, groups=("tooling",))
     _pytest(session, "tests/tooling")
 
@@ -416,9 +417,13 @@ def schema(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON, default=False)
 def up(session: nox.Session) -> None:
-    """Run consumer, API (:8000) and simulator on the local RabbitMQ and Redis until Ctrl-C."""
+    """Run consumer, API (:8000) and simulator on local RabbitMQ and Redis (started if stopped)."""
     _sync(session, *SERVICES, groups=())
-    session.run("python", "scripts/stack.py", *session.posargs)
+    # Ctrl-C reaches the script too: give it time to stop the services and any Redis or RabbitMQ
+    # it started, before nox would terminate it.
+    session.run(
+        "python", "scripts/stack.py", *session.posargs, interrupt_timeout=60, terminate_timeout=10
+    )
 
 
 @nox.session(python=DEFAULT_PYTHON, default=False)

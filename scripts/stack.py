@@ -1,51 +1,25 @@
 """Run the whole stack on this machine: consumer, API and a small simulated fleet, until Ctrl-C.
 
-Used by `nox -s up`. Checks RabbitMQ and Redis first and says in one line how to start whichever
-is missing; then starts each service as a child process and stops them all cleanly on Ctrl-C.
+Used by `nox -s up`. Checks RabbitMQ and Redis first: starts a local one that is installed but
+not running (and stops it again at the end), or says in one line how to install it; then starts
+each service as a child process and stops them all cleanly on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from pathlib import Path
 
-HINTS = {
-    "Redis": "start it with `redis-server --daemonize yes` (or "
-    "`docker run -d -p 6379:6379 redis:7.2`)",
-    "RabbitMQ": "start it with `rabbitmq-server -detached` (or "
-    "`docker run -d -p 5672:5672 rabbitmq:3.13-management`)",
-}
-
-
-def reachable(host: str, port: int, timeout: float = 2.0) -> str | None:
-    """None if a TCP connection succeeds, else the reason it did not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return exc.strerror or str(exc)
-
-
-def check_dependencies(env: Mapping[str, str]) -> bool:
-    ok = True
-    for name, host_var, port_var, default_port in (
-        ("Redis", "REDIS_HOST", "REDIS_PORT", 6379),
-        ("RabbitMQ", "RABBITMQ_HOST", "RABBITMQ_PORT", 5672),
-    ):
-        host, port = env.get(host_var, "localhost"), int(env.get(port_var, default_port))
-        problem = reachable(host, port)
-        if problem is not None:
-            print(f"{name} is not reachable at {host}:{port} ({problem}): {HINTS[name]}.")
-            ok = False
-    return ok
+from local_services import Started, ensure
 
 
 def wait_for_health(url: str, process: subprocess.Popen[bytes], deadline_s: float) -> bool:
@@ -88,9 +62,27 @@ def main() -> int:
     env.setdefault("RABBITMQ_PASS", "guest")
     env.setdefault("API_PORT", str(args.port))
     env.setdefault("API_HOST", "127.0.0.1")
-    if not check_dependencies(env):
-        return 1
+    workdir = Path(tempfile.mkdtemp(prefix="ev-stack-"))
+    started, problems = ensure(env, workdir)
+    try:
+        if problems:
+            print("\n".join(problems))
+            return 1
+        return run_stack(args, env)
+    finally:
+        stop_servers(started)
+        shutil.rmtree(workdir, ignore_errors=True)
 
+
+def stop_servers(started: list[Started]) -> None:
+    """Stop what ``ensure`` started, last first."""
+    for handle in reversed(started):
+        print(f"stopping the {handle.server.name} this stack started")
+        handle.stop()
+
+
+def run_stack(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """The services as child processes until Ctrl-C (or until one of them exits)."""
     api_base = f"http://{env['API_HOST']}:{env['API_PORT']}"
     metrics = f"{env.get('METRICS_HOST', '127.0.0.1')}:{env.get('METRICS_PORT', '9102')}"
     processes: list[tuple[str, subprocess.Popen[bytes]]] = []
