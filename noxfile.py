@@ -296,14 +296,14 @@ def latest(session: nox.Session, project: str) -> None:
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def e2e(session: nox.Session) -> None:
     """End to end: consumer and API as processes, fed by the simulator, read over HTTP and WS."""
-    _sync(session, *SERVICES, groups=("e2e",))
+    _sync(session, *SERVICES, groups=("test", "e2e"))
     _pytest(session, "tests/e2e")
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def faults(session: nox.Session) -> None:
     """Fault tests: kills, Redis and broker cuts, hostile input; figures in .reports/faults.json."""
-    _sync(session, *SERVICES, groups=("e2e",))
+    _sync(session, *SERVICES, groups=("test", "e2e"))
     # The API's own fault tests (private Redis stopped and restarted, schemathesis, keys and rate
     # limits through the real process) run here too, so this session covers the whole issue.
     api_faults = [f"{PROJECTS['api']}/tests/{name}" for name in API_FAULT_TESTS]
@@ -313,14 +313,14 @@ def faults(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def cluster(session: nox.Session) -> None:
     """Scale-out: private 3-master Redis Cluster and 3-node RabbitMQ cluster, kills and failover."""
-    _sync(session, *SERVICES, groups=("e2e",))
+    _sync(session, *SERVICES, groups=("test", "e2e"))
     _pytest(session, "tests/cluster")
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def containers(session: nox.Session) -> None:
     """Each Dockerfile's exact command and health check, run here on RabbitMQ and Redis."""
-    _sync(session, *SERVICES, groups=("containers",))
+    _sync(session, *SERVICES, groups=("test", "containers"))
     _pytest(session, "tests/containers")
 
 
