@@ -93,3 +93,10 @@ def test_a_fail_over_between_amqps_and_amqp_is_refused() -> None:
 def test_tls_files_are_read_when_the_settings_are_made(tmp_path: Path) -> None:
     with pytest.raises(MessagingError, match="cannot load"):
         AmqpSettings(urls=("amqps://one/",), tls=TlsSettings(ca_file=tmp_path / "missing.pem"))
+
+
+def test_pikas_ssl_options_url_argument_is_refused_not_ignored() -> None:
+    url = "amqps://a:secret@rabbit:5671/%2F?ssl_options=%7B%27ca_certs%27%3A+%27ca.pem%27%7D"
+    with pytest.raises(MessagingError, match="ssl_options in a URL is not supported") as raised:
+        AmqpSettings(urls=(url,))
+    assert "secret" not in str(raised.value)

@@ -38,8 +38,9 @@ class AmqpSettings:
     ``amqps://`` URLs always verify the broker's certificate and host name, with ``tls`` (CA,
     client certificate, server name) or else the system's CAs. The URLs are all ``amqps://`` or
     all ``amqp://``: a fail-over from one to the other would silently drop TLS. ``tls`` with
-    ``amqp://`` URLs is refused too, as it would not be used. The TLS files are read here, once,
-    so a missing or unreadable file fails at start-up.
+    ``amqp://`` URLs is refused too, as it would not be used, and so is pika's ``ssl_options`` URL
+    argument (TLS is configured here only). The TLS files are read here, once, so a missing or
+    unreadable file fails at start-up.
     """
 
     urls: tuple[str, ...]
@@ -58,10 +59,15 @@ class AmqpSettings:
             raise MessagingError("urls must be a non-empty tuple of amqp:// or amqps:// URLs")
         schemes = set()
         for url in self.urls:
-            scheme = urllib.parse.urlsplit(url).scheme
-            if scheme not in ("amqp", "amqps"):
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("amqp", "amqps"):
                 raise MessagingError(f"not an AMQP URL: {safe_url(url)}")
-            schemes.add(scheme)
+            if "ssl_options" in urllib.parse.parse_qs(parts.query):
+                # pika's own TLS settings would be replaced by ours: refused, not ignored.
+                raise MessagingError(
+                    f"ssl_options in a URL is not supported, use TlsSettings: {safe_url(url)}"
+                )
+            schemes.add(parts.scheme)
         if len(schemes) > 1:
             raise MessagingError(
                 "the URLs mix amqps:// and amqp://: a fail-over would drop TLS; use one scheme"
