@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import shutil
 import ssl
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,18 @@ def test_files_that_do_not_load_are_a_messaging_error(tmp_path: Path, field: str
         TlsSettings(**files).context()
     with pytest.raises(MessagingError, match="cannot load the AMQP TLS files"):
         TlsSettings(ca_file=tmp_path / "missing.pem").context()
+
+
+def test_an_encrypted_key_fails_instead_of_prompting(tmp_path: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed")
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
+    argv = [
+        openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=client",
+        "-passout", "pass:secret",
+    ]  # fmt: skip
+    subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    with pytest.raises(MessagingError, match="cannot load the AMQP TLS files"):
+        TlsSettings(cert_file=cert, key_file=key).context()

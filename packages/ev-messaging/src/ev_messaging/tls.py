@@ -39,14 +39,17 @@ class TlsSettings:
         """A client context that verifies the broker's chain and host name (TLS 1.2 or later).
 
         Raises :class:`MessagingError` when a file cannot be read or does not hold what it
-        should (a key that does not match its certificate, a CA file without a certificate).
+        should (a key that does not match its certificate, an encrypted key, a CA file without a
+        certificate).
         """
         try:
             context = ssl.create_default_context(
                 cafile=None if self.ca_file is None else str(self.ca_file)
             )
             if self.cert_file is not None:
-                context.load_cert_chain(self.cert_file, self.key_file)
+                # An empty password: an encrypted key fails here rather than OpenSSL prompting
+                # for its passphrase on the terminal (or hanging without one).
+                context.load_cert_chain(self.cert_file, self.key_file, password=b"")
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise MessagingError(f"cannot load the AMQP TLS files: {exc}") from exc
         context.minimum_version = ssl.TLSVersion.TLSv1_2
