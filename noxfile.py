@@ -24,6 +24,7 @@ nox.options.sessions = [
     "wheels",
     "tests",
     "e2e",
+    "tls",
     "cluster",
     "containers",
     "faults",
@@ -298,6 +299,13 @@ def e2e(session: nox.Session) -> None:
     """End to end: consumer and API as processes, fed by the simulator, read over HTTP and WS."""
     _sync(session, *SERVICES, groups=("test", "e2e"))
     _pytest(session, "tests/e2e")
+
+
+@nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
+def tls(session: nox.Session) -> None:
+    """TLS with real handshakes: throwaway CA, private TLS redis-servers, an AMQPS terminator."""
+    _sync(session, *SERVICES, groups=("test", "e2e"))
+    _pytest(session, "tests/tls")
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])

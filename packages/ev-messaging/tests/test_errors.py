@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import ssl
+
 import pika.exceptions
 import pytest
-from pika.adapters.utils.connection_workflow import AMQPConnectorStackTimeout
+from pika.adapters.utils.connection_workflow import (
+    AMQPConnectionWorkflowFailed,
+    AMQPConnectorStackTimeout,
+    AMQPConnectorTransportSetupError,
+)
 
 from ev_messaging import (
     AuthenticationFailed,
@@ -12,6 +18,7 @@ from ev_messaging import (
     MessagingError,
     PublishNacked,
     Retry,
+    TlsVerificationFailed,
     Unroutable,
 )
 from ev_messaging.errors import from_pika
@@ -67,3 +74,34 @@ def test_every_error_shares_one_root_and_reads_well() -> None:
         assert isinstance(error, MessagingError)
     assert str(Unroutable("k")) == "unroutable: 'k' on the default exchange: NO_ROUTE"
     assert str(ConfirmTimeout(3, 1.5)) == "3 message(s) still unconfirmed after 1.5s"
+
+
+def _expired() -> ssl.SSLCertVerificationError:
+    error = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] ...")
+    error.verify_message = "certificate has expired"
+    error.reason = "CERTIFICATE_VERIFY_FAILED"
+    return error
+
+
+def test_a_certificate_that_does_not_verify_is_not_an_outage() -> None:
+    # What a blocking connection raises, and what a select connection reports (wrapped).
+    raw = _expired()
+    wrapped = AMQPConnectionWorkflowFailed([AMQPConnectorTransportSetupError(raw)])
+    for exc in (raw, pika.exceptions.AMQPConnectionError(wrapped)):
+        error = from_pika(exc, address="rabbit:5671")
+        assert type(error) is TlsVerificationFailed
+        assert not isinstance(error, BrokerUnavailable)
+        assert error.reason == "certificate has expired"
+        assert str(error) == (
+            "RabbitMQ TLS: certificate verify failed: certificate has expired (rabbit:5671)"
+        )
+
+
+def test_the_address_is_added_to_an_error_raised_without_it() -> None:
+    error = from_pika(TlsVerificationFailed("certificate has expired"), address="rabbit:5671")
+    assert str(error).endswith("(rabbit:5671)")
+
+
+def test_other_tls_errors_stay_outages() -> None:
+    eof = ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
+    assert type(from_pika(eof)) is BrokerUnavailable

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
 
-from ev_messaging import AmqpSettings, MessagingError, safe_url
+from ev_messaging import AmqpSettings, MessagingError, TlsSettings, safe_url
 
 
 def test_safe_url_masks_the_password_only() -> None:
@@ -51,3 +54,49 @@ def test_bad_urls_are_refused_without_echoing_them(urls: tuple[str, ...]) -> Non
 def test_bad_retry_delays_are_refused() -> None:
     with pytest.raises(MessagingError):
         AmqpSettings(urls=("amqp://h/",), retry_delay=5, max_retry_delay=1)
+
+
+def test_amqps_urls_verify_the_broker_even_without_tls_settings() -> None:
+    [params] = AmqpSettings(urls=("amqps://a:a@rabbit:5671/%2F",)).parameters()
+    assert params.ssl_options is not None
+    assert params.ssl_options.context.verify_mode is ssl.CERT_REQUIRED
+    assert params.ssl_options.context.check_hostname is True
+    assert params.ssl_options.server_hostname is None  # pika then checks the URL's host
+
+
+def test_the_server_name_is_what_the_certificate_must_carry() -> None:
+    settings = AmqpSettings(
+        urls=("amqps://a:a@10.0.0.5:5671/%2F", "amqps://a:a@10.0.0.6:5671/%2F"),
+        tls=TlsSettings(server_name="rabbit.internal"),
+    )
+    params = settings.parameters()
+    assert {p.ssl_options.server_hostname for p in params} == {"rabbit.internal"}
+    # One context for every connection, read once.
+    assert params[0].ssl_options.context is params[1].ssl_options.context
+
+
+def test_plain_urls_have_no_tls() -> None:
+    [params] = AmqpSettings(urls=("amqp://a:a@rabbit/%2F",)).parameters()
+    assert params.ssl_options is None
+
+
+def test_tls_settings_with_plain_urls_are_refused() -> None:
+    with pytest.raises(MessagingError, match="need amqps:// URLs"):
+        AmqpSettings(urls=("amqp://a:a@rabbit/%2F",), tls=TlsSettings(ca_file=Path("ca.pem")))
+
+
+def test_a_fail_over_between_amqps_and_amqp_is_refused() -> None:
+    with pytest.raises(MessagingError, match="mix amqps:// and amqp://"):
+        AmqpSettings(urls=("amqps://a:a@one/%2F", "amqp://a:a@two/%2F"))
+
+
+def test_tls_files_are_read_when_the_settings_are_made(tmp_path: Path) -> None:
+    with pytest.raises(MessagingError, match="cannot load"):
+        AmqpSettings(urls=("amqps://one/",), tls=TlsSettings(ca_file=tmp_path / "missing.pem"))
+
+
+def test_pikas_ssl_options_url_argument_is_refused_not_ignored() -> None:
+    url = "amqps://a:secret@rabbit:5671/%2F?ssl_options=%7B%27ca_certs%27%3A+%27ca.pem%27%7D"
+    with pytest.raises(MessagingError, match="ssl_options in a URL is not supported") as raised:
+        AmqpSettings(urls=(url,))
+    assert "secret" not in str(raised.value)

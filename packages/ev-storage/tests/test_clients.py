@@ -10,7 +10,14 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 
-from ev_storage import InvalidArgument, StorageUnavailable, async_client, sync_client
+from ev_storage import (
+    InvalidArgument,
+    StorageUnavailable,
+    async_client,
+    check_connection,
+    check_connection_async,
+    sync_client,
+)
 from ev_storage.clients import cluster_options
 
 
@@ -58,3 +65,19 @@ async def test_async_clients_connect_on_first_use() -> None:
     cluster = async_client(options, cluster=True)
     assert type(cluster) is redis.asyncio.cluster.RedisCluster
     await cluster.aclose()
+
+
+def test_checking_a_server_that_is_down_says_unavailable() -> None:
+    """Not a certificate problem: services wait for it (tests/tls has the real handshakes)."""
+    client = sync_client({"host": "127.0.0.1", "port": _closed_port()})
+    with pytest.raises(StorageUnavailable):
+        check_connection(client)
+    client.close()
+
+
+@pytest.mark.anyio
+async def test_checking_asynchronously_a_server_that_is_down_says_unavailable() -> None:
+    client = async_client({"host": "127.0.0.1", "port": _closed_port()})
+    with pytest.raises(StorageUnavailable):
+        await check_connection_async(client)
+    await client.aclose()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 from redis import exceptions as redis_errors
 
-from ev_storage import StorageError, StorageUnavailable
+from ev_storage import StorageError, StorageUnavailable, TlsVerificationFailed
 from ev_storage.errors import redis_errors_translated, translate
 
 
@@ -88,3 +90,33 @@ def test_cluster_client_errors_are_translated(
         raise exc
     assert type(caught.value) is kind
     assert caught.value.__cause__ is exc
+
+
+def _from_socket_error(cause: OSError) -> redis_errors.ConnectionError:
+    """A ConnectionError as redis-py raises it for a failed connect: from the socket's error."""
+    try:
+        raise redis_errors.ConnectionError(
+            f"Error {cause.args[0]} connecting to redis.internal:6380. {cause.args[1]}."
+        ) from cause
+    except redis_errors.ConnectionError as exc:
+        return exc
+
+
+def test_a_certificate_that_does_not_verify_is_not_unavailability() -> None:
+    cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] ...")
+    cause.verify_message = "certificate has expired"
+    translated = translate(_from_socket_error(cause))
+    assert type(translated) is TlsVerificationFailed
+    assert not isinstance(translated, StorageUnavailable)
+    assert (translated.reason, translated.address) == (
+        "certificate has expired",
+        "redis.internal:6380",
+    )
+    assert str(translated) == (
+        "Redis TLS: certificate verify failed: certificate has expired (redis.internal:6380)"
+    )
+
+
+def test_other_tls_errors_stay_unavailability() -> None:
+    eof = ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
+    assert type(translate(_from_socket_error(eof))) is StorageUnavailable

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from ev_api import Settings, create_app
 from ev_api.errors import error_responses, storage_unavailable
 from ev_schemas import ErrorResponse
-from ev_storage import StorageError, StorageUnavailable, UnknownSensorType
+from ev_storage import StorageError, StorageUnavailable, TlsVerificationFailed, UnknownSensorType
 
 
 @pytest.fixture
@@ -25,6 +25,10 @@ def failing(settings: Settings) -> TestClient:
     @app.get("/storage-bug")
     async def storage_bug() -> None:
         raise StorageError("Redis error: WRONGTYPE")
+
+    @app.get("/certificate")
+    async def certificate() -> None:
+        raise TlsVerificationFailed("certificate has expired", "redis:6380")
 
     @app.get("/bad-type")
     async def bad_type() -> None:
@@ -51,6 +55,19 @@ def test_a_storage_error_that_is_no_outage_is_500(failing: TestClient) -> None:
         response = failing.get("/storage-bug")
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error"}
+
+
+def test_a_redis_certificate_that_stopped_verifying_is_503_and_an_error_in_the_log(
+    failing: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="ev_api.errors"), failing:
+        response = failing.get("/certificate")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "storage unavailable"}
+    [record] = [r for r in caplog.records if r.name == "ev_api.errors"]
+    assert record.levelno == logging.ERROR
+    assert "certificate has expired (redis:6380)" in record.getMessage()
+    assert record.exc_info is None  # one line, no traceback
 
 
 def test_invalid_storage_arguments_are_422(failing: TestClient) -> None:

@@ -231,3 +231,21 @@ def test_no_access_log_line_per_request_by_default(
     events = [json.loads(line) for line in server.stop().splitlines()]
     assert any(event["logger"].startswith("uvicorn") for event in events)  # it does log
     assert not [event for event in events if event["logger"] == "uvicorn.access"]
+
+
+def test_invalid_configuration_exits_2_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ev_api.__main__ import main
+    from ev_api.deps import get_settings
+
+    monkeypatch.setenv("REDIS_TLS_CA_FILE", __file__)  # without REDIS_TLS: refused
+    get_settings.cache_clear()
+    try:
+        assert main() == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err.startswith("ev-api: invalid configuration: ")
+    assert "REDIS_TLS_* settings need REDIS_TLS=true" in err
+    assert "Traceback" not in err

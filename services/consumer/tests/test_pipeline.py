@@ -18,7 +18,7 @@ from ev_consumer.service import redis_client
 from ev_consumer.settings import ConsumerSettings
 from ev_messaging import Delivery, Fatal, Retry
 from ev_schemas import ReadingValidator
-from ev_storage import ReadingWriter, StorageSettings
+from ev_storage import ReadingWriter, StorageSettings, TlsVerificationFailed
 
 NOW = datetime(2024, 2, 1, 12, 30, tzinfo=UTC)
 
@@ -185,3 +185,18 @@ def test_redis_tls_settings_reach_the_client(tmp_path: Path) -> None:
     assert kwargs["ssl_cert_reqs"] == "required"
     assert client.connection_pool.connection_class.__name__ == "SSLConnection"
     client.close()
+
+
+class _RejectingWriter:
+    """A writer whose Redis presents a certificate that does not verify."""
+
+    def store_many(self, readings: object) -> list[object]:
+        raise TlsVerificationFailed("certificate has expired", "redis:6380")
+
+
+def test_a_redis_certificate_that_does_not_verify_is_fatal() -> None:
+    pipeline = ReadingPipeline(ReadingValidator(clock=lambda: NOW), _RejectingWriter())  # type: ignore[arg-type]
+    with pytest.raises(Fatal, match="certificate has expired") as raised:
+        pipeline([delivery(1, battery(80.0))])
+    assert isinstance(raised.value.__cause__, TlsVerificationFailed)
+    assert pipeline.stats.storage_retries == 0

@@ -48,6 +48,19 @@ def test_bad_configuration_exits_2(argv: list[str], capsys: pytest.CaptureFixtur
     assert "invalid configuration" in capsys.readouterr().err
 
 
+def test_amqp_tls_files_with_plain_urls_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("only its existence is checked here\n")
+    monkeypatch.setenv("RABBITMQ_TLS_CA_FILE", str(ca))
+    assert main(["--amqp-url", "amqp://guest:guest@127.0.0.1:5672/%2F", "--count", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "ev-simulator: invalid configuration: TLS settings need amqps:// URLs; these are amqp://\n"
+    )
+
+
 def test_count_and_duration_exclude_each_other() -> None:
     with pytest.raises(SystemExit) as done:
         main(["--count", "1", "--duration", "1"])

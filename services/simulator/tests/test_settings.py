@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from ev_messaging import TopologySettings
+from ev_messaging import MessagingError, TopologySettings
 from ev_simulator.errors import ConfigurationError
 from ev_simulator.message import BAD_KINDS, Kind
 from ev_simulator.sensors import SIMULATED_TYPES
@@ -16,6 +18,8 @@ ENV = [
     *("RABBITMQ_URLS", "RABBITMQ_URL", "SENSOR_TYPES", "DELIVERY_LIMIT", "TYPES", "RATE"),
     *("SIMULATOR_VEHICLES", "SIMULATOR_RATE", "SIMULATOR_TYPES", "SIMULATOR_BAD_KINDS"),
     "SIMULATOR_SEED",
+    *("RABBITMQ_TLS_CA_FILE", "RABBITMQ_TLS_CERT_FILE", "RABBITMQ_TLS_KEY_FILE"),
+    "RABBITMQ_TLS_SERVER_NAME",
 ]
 
 
@@ -95,3 +99,24 @@ def test_bad_values_are_rejected() -> None:
         SimulatorSettings(vehicles=0)
     with pytest.raises(ConfigurationError, match="unknown bad kind"):
         SimulatorSettings(bad_kinds="typo").simulation()
+
+
+def test_amqp_tls_variables_reach_the_broker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RABBITMQ_URLS", "amqps://a:b@10.0.0.5:5671/%2F")
+    monkeypatch.setenv("RABBITMQ_TLS_SERVER_NAME", "rabbit.internal")
+    amqp = SimulatorSettings().amqp()
+    assert amqp.tls is not None
+    [params] = amqp.parameters()
+    assert params.ssl_options.server_hostname == "rabbit.internal"
+    assert params.ssl_options.context.check_hostname is True
+
+
+def test_amqp_tls_files_with_plain_urls_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("only its existence is checked here\n")
+    monkeypatch.setenv("RABBITMQ_URLS", "amqp://a:b@one:5672/%2F")
+    monkeypatch.setenv("RABBITMQ_TLS_CA_FILE", str(ca))
+    with pytest.raises(MessagingError, match="need amqps:// URLs"):
+        SimulatorSettings().amqp()

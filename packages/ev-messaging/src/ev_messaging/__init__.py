@@ -14,11 +14,13 @@ from ev_messaging.errors import (
     MessagingError,
     PublishNacked,
     Retry,
+    TlsVerificationFailed,
     TopologyError,
     Unroutable,
 )
 from ev_messaging.publisher import CONTENT_TYPE, Publisher, PublisherStats
 from ev_messaging.settings import AmqpSettings, safe_url
+from ev_messaging.tls import TlsSettings
 from ev_messaging.topology import (
     DEFAULT_DELIVERY_LIMIT,
     EXCHANGE,
@@ -61,6 +63,8 @@ __all__ = [
     "PublisherStats",
     "Rejection",
     "Retry",
+    "TlsSettings",
+    "TlsVerificationFailed",
     "TopologyError",
     "TopologySettings",
     "Unroutable",

@@ -159,8 +159,9 @@ class BatchConsumer:
     def run(self) -> None:
         """Consume until :meth:`stop`; reconnects on connection loss.
 
-        Raises :class:`AuthenticationFailed` when refused, :class:`TopologyError` when the
-        queues exist with other arguments, and the handler's :class:`Fatal`; all need a human.
+        Raises :class:`AuthenticationFailed` when refused, :class:`TlsVerificationFailed` when
+        the broker's certificate does not verify, :class:`TopologyError` when the queues exist
+        with other arguments, and the handler's :class:`Fatal`; all need a human.
         """
         self._run_thread = threading.current_thread()
         try:
@@ -202,18 +203,30 @@ class BatchConsumer:
             finally:
                 self._close()
 
+    def check_connection(self) -> None:
+        """Connect to the first broker that answers and close again: a start-up check.
+
+        Raises what :meth:`run` would raise at once (:class:`AuthenticationFailed`,
+        :class:`TlsVerificationFailed`), or :class:`BrokerUnavailable` when no broker answers,
+        which :meth:`run` would wait out.
+        """
+        connection = self._connect()
+        with contextlib.suppress(pika.exceptions.AMQPError):
+            connection.close()
+
     def _connect(self) -> BlockingConnection:
         """A connection to the first URL that answers, in order; the log names that node.
 
-        Refused credentials or permissions are raised at once (the next node would refuse them
-        too); :class:`BrokerUnavailable` names every URL tried when none answers.
+        Refused credentials or permissions and a certificate that does not verify are raised at
+        once (the next node would refuse them too); :class:`BrokerUnavailable` names every URL
+        tried when none answers.
         """
         unavailable: list[str] = []
         for params, url in zip(self._settings.parameters(), self._settings.safe_urls, strict=True):
             try:
                 connection = pika.BlockingConnection(params)
             except CONNECT_ERRORS as exc:
-                error = from_pika(exc)
+                error = from_pika(exc, address=f"{params.host}:{params.port}")
                 if not isinstance(error, BrokerUnavailable):
                     raise error from exc
                 unavailable.append(f"{url}: {error}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
@@ -26,6 +27,24 @@ class BrokerUnavailable(MessagingError):
 
 class AuthenticationFailed(MessagingError):
     """The broker refused the credentials or the virtual host; retrying will not help."""
+
+
+class TlsVerificationFailed(MessagingError):
+    """The broker's certificate did not verify (unknown CA, expired, not valid for the host name).
+
+    Only a human can fix this, so it is never retried as :class:`BrokerUnavailable` is, and
+    never answered by falling back to plain AMQP. ``reason`` is OpenSSL's, ``address`` the
+    broker's ``host:port`` when known.
+    """
+
+    def __init__(self, reason: str, address: str | None = None) -> None:
+        super().__init__(reason, address)
+        self.reason = reason
+        self.address = address
+
+    def __str__(self) -> str:
+        where = f" ({self.address})" if self.address else ""
+        return f"RabbitMQ TLS: certificate verify failed: {self.reason.rstrip('.')}{where}"
 
 
 class TopologyError(MessagingError):
@@ -100,10 +119,18 @@ _REFUSED_CODES = frozenset({403, 530})
 _REFUSAL_TEXT = re.compile(r"ConnectionClosedByBroker: \((403|530)\)")
 
 
-def from_pika(exc: BaseException) -> MessagingError:
-    """The :class:`MessagingError` for a pika exception, for ``raise from_pika(exc) from exc``."""
+def from_pika(exc: BaseException, *, address: str | None = None) -> MessagingError:
+    """The :class:`MessagingError` for a pika exception, for ``raise from_pika(exc) from exc``.
+
+    ``address`` (``host:port``) is named in a :class:`TlsVerificationFailed`.
+    """
+    if isinstance(exc, TlsVerificationFailed) and exc.address is None and address is not None:
+        return TlsVerificationFailed(exc.reason, address)
     if isinstance(exc, MessagingError):
         return exc
+    failed = certificate_failure(exc)
+    if failed is not None:
+        return TlsVerificationFailed(failed.verify_message or failed.reason or str(failed), address)
     if isinstance(
         exc, pika.exceptions.ProbableAuthenticationError | pika.exceptions.ProbableAccessDeniedError
     ):
@@ -124,6 +151,27 @@ def from_pika(exc: BaseException) -> MessagingError:
     if isinstance(exc, ValueError) and _SOCKET_GONE in str(exc):
         return BrokerUnavailable(f"connection closed by the peer while connecting: {exc}")
     return MessagingError(f"messaging failed: {exc!r}")
+
+
+def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification error inside ``exc``, if that is what it is about.
+
+    pika wraps it a few layers deep (a connection workflow's list of attempts, each a connector
+    error holding the socket's exception); those layers and exception chains are searched.
+    """
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        pending += [current.__cause__, current.__context__, getattr(current, "exception", None)]
+        pending += list(getattr(current, "exceptions", None) or ())
+        pending += list(current.args)
+    return None
 
 
 def _root_cause(exc: BaseException) -> object:

@@ -197,7 +197,8 @@ def connect(
     """An open link to the first URL of ``settings`` that answers, with ``topology`` declared.
 
     Raises :class:`BrokerUnavailable` when none answers; other errors (refused credentials,
-    a conflicting topology) are raised at once, since the next URL would not fix them.
+    a certificate that does not verify, a conflicting topology) are raised at once, since the
+    next URL would not fix them.
     """
     errors: list[str] = []
     for params, url in zip(settings.parameters(), settings.urls, strict=True):
@@ -211,7 +212,7 @@ def connect(
         except (MessagingError, *CONNECT_ERRORS) as exc:
             if link is not None:
                 link.close()
-            error = from_pika(exc)
+            error = from_pika(exc, address=f"{params.host}:{params.port}")
             if not isinstance(error, BrokerUnavailable):
                 raise error from exc
             errors.append(f"{safe_url(url)}: {error}")

@@ -4,7 +4,14 @@ Takes clients and settings from the caller; never reads the environment, never c
 """
 
 from ev_storage.__about__ import __version__
-from ev_storage.clients import AsyncClient, SyncClient, async_client, sync_client
+from ev_storage.clients import (
+    AsyncClient,
+    SyncClient,
+    async_client,
+    check_connection,
+    check_connection_async,
+    sync_client,
+)
 from ev_storage.cursor import Position, decode_cursor, encode_cursor
 from ev_storage.errors import (
     InvalidArgument,
@@ -12,6 +19,7 @@ from ev_storage.errors import (
     InvalidKey,
     StorageError,
     StorageUnavailable,
+    TlsVerificationFailed,
     UnknownSensorType,
 )
 from ev_storage.keys import KeyLayout
@@ -33,10 +41,13 @@ __all__ = [
     "StorageSettings",
     "StorageUnavailable",
     "SyncClient",
+    "TlsVerificationFailed",
     "UnknownSensorType",
     "WriteOutcome",
     "__version__",
     "async_client",
+    "check_connection",
+    "check_connection_async",
     "decode_cursor",
     "encode_cursor",
     "redis_tls_options",

@@ -56,3 +56,17 @@ def async_client(options: Mapping[str, Any], *, cluster: bool = False) -> AsyncC
     if not cluster:
         return redis.asyncio.Redis(**options)
     return redis.asyncio.cluster.RedisCluster(**cluster_options(options))
+
+
+def check_connection(client: SyncClient) -> None:
+    """Connect and PING once: a start-up check that tells a server that is down (raises
+    :class:`~ev_storage.StorageUnavailable`, which passes) from one whose TLS certificate does
+    not verify (raises :class:`~ev_storage.TlsVerificationFailed`, which needs a human)."""
+    with redis_errors_translated():
+        client.ping()
+
+
+async def check_connection_async(client: AsyncClient) -> None:
+    """:func:`check_connection` for an asynchronous client."""
+    with redis_errors_translated():
+        await client.ping()

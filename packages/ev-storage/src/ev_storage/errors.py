@@ -6,6 +6,8 @@ Callers catch these, never ``redis.exceptions``: the consumer backs off and rede
 
 from __future__ import annotations
 
+import re
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -53,6 +55,24 @@ class StorageUnavailable(StorageError):
         return f"Redis unavailable: {self.reason}"
 
 
+class TlsVerificationFailed(StorageError):
+    """Redis's certificate did not verify (unknown CA, expired, not valid for the host name).
+
+    Only a human can fix this: unlike :class:`StorageUnavailable` it does not pass by itself,
+    so callers stop rather than retry. ``reason`` is OpenSSL's, ``address`` the server's
+    ``host:port`` when known.
+    """
+
+    def __init__(self, reason: str, address: str | None = None) -> None:
+        super().__init__(reason, address)
+        self.reason = reason
+        self.address = address
+
+    def __str__(self) -> str:
+        where = f" ({self.address})" if self.address else ""
+        return f"Redis TLS: certificate verify failed: {self.reason.rstrip('.')}{where}"
+
+
 class InvalidArgument(StorageError, ValueError):
     """A value given to this package cannot be used (bad settings, key part, cursor, type, time)."""
 
@@ -91,8 +111,30 @@ def is_transient(exc: RedisFailure) -> bool:
     return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
 
 
+#: How redis-py names the server in a failed connect: "Error 1 connecting to host:port. ..."
+_CONNECTING_TO = re.compile(r"connecting to (\S+?)\.(?:\s|$)")
+
+
+def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification error that ``exc`` was raised from, if any (redis-py
+    raises its ConnectionError from the socket's error)."""
+    current: BaseException | None = exc
+    for _ in range(8):  # a chain, not a cycle; bounded all the same
+        if current is None:
+            return None
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def translate(exc: RedisFailure) -> StorageError:
     """The :class:`StorageError` that stands for a redis-py error at this package's boundary."""
+    failed = certificate_failure(exc)
+    if failed is not None:
+        address = _CONNECTING_TO.search(str(exc))
+        reason = failed.verify_message or failed.reason or str(failed)
+        return TlsVerificationFailed(reason, address.group(1) if address else None)
     detail = str(exc) or type(exc).__name__
     if is_transient(exc):
         return StorageUnavailable(detail)

@@ -1,17 +1,39 @@
-"""``python -m ev_api``: serve the API with uvicorn on API_HOST:API_PORT."""
+"""``python -m ev_api``: serve the API with uvicorn on API_HOST:API_PORT.
+
+Exit status 2, with one line on stderr, for invalid configuration and for a Redis whose TLS
+certificate does not verify; a Redis that is merely down does not stop the API (``/health``
+answers 503 until it is back).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 import uvicorn
+from pydantic import ValidationError
 
 from ev_api.app import create_app
 from ev_api.deps import get_settings
 from ev_api.logs import configure_logging
+from ev_api.storage_client import check_redis_tls
+from ev_storage import TlsVerificationFailed
 
 
-def main() -> None:
-    settings = get_settings()
+def main() -> int:
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"ev-api: invalid configuration: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format)
+    if settings.redis_tls:
+        try:
+            asyncio.run(check_redis_tls(settings))
+        except TlsVerificationFailed as exc:
+            # Configuration, like an invalid setting: one plain line, never plain text instead.
+            print(f"ev-api: {exc}", file=sys.stderr)
+            return 2
     uvicorn.run(
         create_app(settings, freeze_gc=True),
         host=settings.api_host,
@@ -26,7 +48,8 @@ def main() -> None:
         ws_ping_interval=settings.ws_ping_interval_s or None,
         ws_ping_timeout=settings.ws_ping_timeout_s,
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ev_schemas import ErrorResponse, shown
-from ev_storage import InvalidArgument, StorageError, StorageUnavailable
+from ev_storage import InvalidArgument, StorageError, StorageUnavailable, TlsVerificationFailed
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,13 @@ async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return _error(status.HTTP_503_SERVICE_UNAVAILABLE, STORAGE_UNAVAILABLE)
 
 
+async def certificate_rejected(request: Request, exc: Exception) -> JSONResponse:
+    """503: Redis's TLS certificate stopped verifying (it expired while the API ran, say).
+    An operator must act, so it is an error in the log; the client sees Redis unavailable."""
+    log.error("%s %s: %s", request.method, _route(request), exc)
+    return _error(status.HTTP_503_SERVICE_UNAVAILABLE, STORAGE_UNAVAILABLE)
+
+
 async def invalid_argument(request: Request, exc: Exception) -> JSONResponse:
     """422: a value the storage layer refused (a malformed cursor, an unknown type)."""
     return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
@@ -47,6 +54,7 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     # Most specific first is irrelevant to Starlette (it walks the MRO), but reads better.
     app.add_exception_handler(StorageUnavailable, storage_unavailable)
+    app.add_exception_handler(TlsVerificationFailed, certificate_rejected)
     app.add_exception_handler(InvalidArgument, invalid_argument)
     app.add_exception_handler(StorageError, internal_error)
     app.add_exception_handler(Exception, internal_error)

@@ -3,6 +3,7 @@ a single server or a Redis Cluster (``REDIS_CLUSTER``)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -11,7 +12,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 
 from ev_api.settings import Settings
-from ev_storage import AsyncClient, async_client, redis_tls_options
+from ev_storage import (
+    AsyncClient,
+    StorageUnavailable,
+    async_client,
+    check_connection_async,
+    redis_tls_options,
+)
 
 
 def redis_options(settings: Settings) -> dict[str, Any]:
@@ -61,3 +68,17 @@ def pubsub_client(settings: Settings, client: AsyncClient) -> Redis:
     if isinstance(client, Redis):
         return client
     return Redis(**redis_options(settings))
+
+
+async def check_redis_tls(settings: Settings) -> None:
+    """Connect to Redis once: raises :class:`ev_storage.TlsVerificationFailed` when its
+    certificate does not verify. A Redis that is down or slow is not an error here: the API
+    starts and ``/health`` answers 503 until Redis is back."""
+    client = redis_client(settings)
+    try:
+        async with asyncio.timeout(2 * settings.redis_socket_timeout_s):
+            await check_connection_async(client)
+    except (StorageUnavailable, TimeoutError):
+        pass
+    finally:
+        await client.aclose()

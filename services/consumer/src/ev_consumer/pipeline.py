@@ -10,7 +10,13 @@ import redis
 
 from ev_messaging import Delivery, Fatal, Rejection, Retry, sensor_type_from_routing_key
 from ev_schemas import InvalidReading, Reading, ReadingValidator, shown
-from ev_storage import ReadingWriter, StorageError, StorageUnavailable, WriteOutcome
+from ev_storage import (
+    ReadingWriter,
+    StorageError,
+    StorageUnavailable,
+    TlsVerificationFailed,
+    WriteOutcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,8 @@ class ReadingPipeline:
             try:
                 outcomes = self._writer.store_many([reading for _, reading in parsed])
             except StorageError as exc:
+                if isinstance(exc, TlsVerificationFailed):
+                    raise Fatal(str(exc)) from exc
                 if _refused(exc):
                     raise Fatal(f"Redis refused the credentials or permissions: {exc}") from exc
                 if not isinstance(exc, StorageUnavailable):

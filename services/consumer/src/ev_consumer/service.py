@@ -23,23 +23,27 @@ from ev_consumer.settings import ConsumerSettings
 from ev_messaging import (
     INVALID_QUEUE,
     UNROUTED_QUEUE,
-    AmqpSettings,
     AuthenticationFailed,
     BatchConsumer,
+    BrokerUnavailable,
     Fatal,
+    MessagingError,
     TopologyError,
     TopologySettings,
     routing_key,
 )
+from ev_messaging import TlsVerificationFailed as BrokerCertificateRejected
 from ev_schemas import Catalogue, ReadingValidator, default_catalogue
 from ev_storage import (
     ReadingWriter,
     StorageSettings,
     StorageUnavailable,
     SyncClient,
+    check_connection,
     redis_tls_options,
     sync_client,
 )
+from ev_storage import TlsVerificationFailed as RedisCertificateRejected
 
 log = logging.getLogger("ev_consumer")
 
@@ -70,11 +74,7 @@ def build_consumer(
     )
     pipeline = ReadingPipeline(validator, ReadingWriter(client, storage))
     consumer = BatchConsumer(
-        AmqpSettings(
-            urls=settings.amqp_urls(),
-            heartbeat=settings.rabbitmq_heartbeat_s,
-            client_name="ev-consumer",
-        ),
+        settings.amqp("ev-consumer"),
         TopologySettings(sensor_types=tuple(catalogue), delivery_limit=settings.delivery_limit),
         pipeline if metrics is None else metrics.timed(pipeline),
         prefetch=settings.consumer_prefetch,
@@ -111,11 +111,7 @@ def observed(
                 log.error("metrics endpoint not started: cannot listen on %s: %s", address, exc)
             else:
                 log.info("metrics on http://%s/metrics", address)
-                amqp = AmqpSettings(
-                    urls=settings.amqp_urls(),
-                    heartbeat=settings.rabbitmq_heartbeat_s,
-                    client_name="ev-consumer-metrics",
-                )
+                amqp = settings.amqp("ev-consumer-metrics")
                 queues = [routing_key(name) for name in sensor_catalogue(settings)]
                 poller = QueuePoller(
                     amqp,
@@ -161,18 +157,39 @@ def redis_client(settings: ConsumerSettings) -> SyncClient:
     return sync_client(options, cluster=settings.redis_cluster)
 
 
+def check_tls(settings: ConsumerSettings, client: SyncClient, consumer: BatchConsumer) -> None:
+    """Where TLS is in use, connect to Redis and to the broker once at start-up, so that a
+    certificate that does not verify ends the process at once (the caller exits 2).
+
+    A server that is merely down is left to the run loop, which waits for it as it would
+    without TLS. Refused credentials are raised too, as :meth:`BatchConsumer.run` would.
+    """
+    if settings.redis_tls:
+        with contextlib.suppress(StorageUnavailable):
+            check_connection(client)
+    if settings.uses_amqps:
+        with contextlib.suppress(BrokerUnavailable):
+            consumer.check_connection()
+
+
 def run(stop_requested: bool = False) -> int:
     """Consume until SIGTERM or SIGINT; the exit status. ``stop_requested``: one came already."""
     try:
         settings = ConsumerSettings()
-    except ValidationError as exc:
+        settings.amqp("ev-consumer")  # TLS settings that fit the URLs, files that load
+    except (ValidationError, MessagingError) as exc:
         print(f"ev-consumer: invalid configuration: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        logging.getLogger("pika").setLevel(logging.WARNING)  # connection chatter at INFO
+        # pika logs every failed connect at ERROR, with a traceback; ev-messaging's errors say
+        # the same once, in our own words (a warning while retrying, one line when fatal).
+        logging.getLogger("pika").setLevel(logging.CRITICAL)
     try:
         client = redis_client(settings)
+    except RedisCertificateRejected as exc:  # a cluster client connects at once
+        print(f"ev-consumer: {exc}", file=sys.stderr)
+        return 2
     except StorageUnavailable as exc:
         # Only a cluster client connects here; exit for the supervisor to start us again.
         log.error("no Redis Cluster seed node answered (REDIS_HOST/REDIS_PORT): %s", exc)
@@ -192,8 +209,13 @@ def run(stop_requested: bool = False) -> int:
     # Conditions only a human can fix end the process with status 2 and one clear line, rather
     # than a retry loop that looks alive or a traceback.
     try:
+        check_tls(settings, client, consumer)
         with observed(settings, consumer, metrics):
             consumer.run()
+    except (RedisCertificateRejected, BrokerCertificateRejected) as exc:
+        # Configuration, like an invalid setting: one plain line, never a plain-text fallback.
+        print(f"ev-consumer: {exc}", file=sys.stderr)
+        return 2
     except AuthenticationFailed as exc:
         log.error(
             "RabbitMQ refused the credentials or permissions (check RABBITMQ_USER/RABBITMQ_PASS/"
@@ -205,7 +227,11 @@ def run(stop_requested: bool = False) -> int:
         log.error("RabbitMQ refused the topology (queues declared with other arguments?): %s", exc)
         return 2
     except Fatal as exc:
-        log.error("%s (check REDIS_PASSWORD and the Redis ACL)", exc)
+        if isinstance(exc.__cause__, RedisCertificateRejected):
+            # Redis was down at start-up and came back with a certificate that does not verify.
+            log.error("%s", exc.__cause__)
+        else:
+            log.error("%s (check REDIS_PASSWORD and the Redis ACL)", exc)
         return 2
     finally:
         client.close()

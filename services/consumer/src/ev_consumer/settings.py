@@ -5,11 +5,13 @@ from __future__ import annotations
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 from urllib.parse import quote
 
-from pydantic import Field, FilePath, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ev_messaging import AmqpSettings, TlsSettings
 
 
 class ConsumerSettings(BaseSettings):
@@ -46,6 +48,13 @@ class ConsumerSettings(BaseSettings):
     rabbitmq_urls: SecretStr | None = None
     #: AMQP heartbeat: a silent connection (half-open TCP) is given up after about twice this.
     rabbitmq_heartbeat_s: int = Field(default=30, ge=1, le=600)
+    #: TLS of amqps:// URLs (RABBITMQ_URLS): the CA that signed the broker's certificate (else
+    #: the system's CAs), a client certificate and key, and the name the broker's certificate
+    #: must carry when it is not the URL's host. The broker is always verified.
+    rabbitmq_tls_ca_file: FilePath | None = None
+    rabbitmq_tls_cert_file: FilePath | None = None
+    rabbitmq_tls_key_file: FilePath | None = None
+    rabbitmq_tls_server_name: str | None = None
 
     sensor_types: str = ""
     consumer_prefetch: int = Field(default=1000, ge=1, le=65535)
@@ -85,6 +94,48 @@ class ConsumerSettings(BaseSettings):
         if value and info.data.get("redis_db"):
             raise ValueError("a Redis Cluster has database 0 only: unset REDIS_DB")
         return value
+
+    @model_validator(mode="after")
+    def _redis_tls_consistent(self) -> Self:
+        # A CA file without REDIS_TLS would otherwise connect in plain text, silently.
+        tls_files = (self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file)
+        if not self.redis_tls and (self.redis_tls_insecure or any(tls_files)):
+            raise ValueError("REDIS_TLS_* settings need REDIS_TLS=true")
+        if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
+            raise ValueError("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together")
+        return self
+
+    def amqp_tls(self) -> TlsSettings | None:
+        """The RABBITMQ_TLS_* settings, or None when none is set."""
+        if not any(
+            (
+                self.rabbitmq_tls_ca_file,
+                self.rabbitmq_tls_cert_file,
+                self.rabbitmq_tls_key_file,
+                self.rabbitmq_tls_server_name,
+            )
+        ):
+            return None
+        return TlsSettings(
+            ca_file=self.rabbitmq_tls_ca_file,
+            cert_file=self.rabbitmq_tls_cert_file,
+            key_file=self.rabbitmq_tls_key_file,
+            server_name=self.rabbitmq_tls_server_name,
+        )
+
+    def amqp(self, client_name: str) -> AmqpSettings:
+        """The broker settings; raises :class:`ev_messaging.MessagingError` for TLS settings
+        that do not fit the URLs (RABBITMQ_TLS_* with amqp:// URLs) or files that do not load."""
+        return AmqpSettings(
+            urls=self.amqp_urls(),
+            heartbeat=self.rabbitmq_heartbeat_s,
+            client_name=client_name,
+            tls=self.amqp_tls(),
+        )
+
+    @property
+    def uses_amqps(self) -> bool:
+        return any(url.lower().startswith("amqps:") for url in self.amqp_urls())
 
     def amqp_urls(self) -> tuple[str, ...]:
         """Broker URLs, from RABBITMQ_URLS or assembled from the seed's variables."""

@@ -2,9 +2,10 @@
 
 Broker variables are the seed's (``RABBITMQ_HOST``, ``_PORT``, ``_USER``, ``_PASS``) plus
 ``RABBITMQ_VHOST`` and ``RABBITMQ_URLS``/``RABBITMQ_URL`` (comma-separated URLs tried in order,
-overriding the parts), shared with the consumer. ``SENSOR_TYPES`` and ``DELIVERY_LIMIT`` are the
-consumer's too, so a topology the simulator declares is identical to the consumer's. The rest are
-``SIMULATOR_*`` and mirror the options of ``ev-simulator``.
+overriding the parts), shared with the consumer, as are ``RABBITMQ_TLS_*`` for ``amqps://``
+URLs. ``SENSOR_TYPES`` and ``DELIVERY_LIMIT`` are the consumer's too, so a topology the simulator
+declares is identical to the consumer's. The rest are ``SIMULATOR_*`` and mirror the options of
+``ev-simulator``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import random
 from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, FilePath, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ev_messaging import AmqpSettings, TopologySettings
+from ev_messaging import AmqpSettings, TlsSettings, TopologySettings
 from ev_schemas import default_catalogue
 from ev_simulator.fleet import parse_kinds
 from ev_simulator.message import BAD_KINDS
@@ -41,9 +42,21 @@ class SharedSettings(BaseSettings):
     rabbitmq_urls: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("rabbitmq_urls", "rabbitmq_url")
     )
+    #: TLS of amqps:// URLs: the broker is always verified (see the consumer's settings).
+    rabbitmq_tls_ca_file: FilePath | None = None
+    rabbitmq_tls_cert_file: FilePath | None = None
+    rabbitmq_tls_key_file: FilePath | None = None
+    rabbitmq_tls_server_name: str | None = None
     sensor_types: str = ""
     delivery_limit: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+
+    def amqp_tls(self) -> TlsSettings | None:
+        """The RABBITMQ_TLS_* settings, or None when none is set."""
+        files = (self.rabbitmq_tls_ca_file, self.rabbitmq_tls_cert_file, self.rabbitmq_tls_key_file)
+        if not any(files) and self.rabbitmq_tls_server_name is None:
+            return None
+        return TlsSettings(*files, server_name=self.rabbitmq_tls_server_name)
 
 
 class SimulatorSettings(BaseSettings):
@@ -81,7 +94,11 @@ class SimulatorSettings(BaseSettings):
         return (f"amqp://{user}:{password}@{env.rabbitmq_host}:{env.rabbitmq_port}/{vhost}",)
 
     def amqp(self) -> AmqpSettings:
-        return AmqpSettings(urls=self.amqp_urls(), client_name="ev-simulator")
+        """The broker settings; raises :class:`ev_messaging.MessagingError` for TLS settings
+        that do not fit the URLs (RABBITMQ_TLS_* with amqp:// URLs) or files that do not load."""
+        return AmqpSettings(
+            urls=self.amqp_urls(), client_name="ev-simulator", tls=self.shared.amqp_tls()
+        )
 
     def topology(self) -> TopologySettings:
         """The consumer's topology: its SENSOR_TYPES, or the whole default catalogue."""

@@ -1,0 +1,65 @@
+"""The consumer's settings: TLS variables that must fit together, and how they reach the clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from ev_consumer.service import run
+from ev_consumer.settings import ConsumerSettings
+from ev_messaging import MessagingError
+
+AMQPS = "amqps://guest:guest@rabbit.internal:5671/%2F"
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> Path:
+    path = tmp_path / "ca.pem"
+    path.write_text("only its existence is checked here\n")
+    return path
+
+
+def test_amqp_tls_settings_reach_the_broker_settings() -> None:
+    settings = ConsumerSettings(rabbitmq_urls=AMQPS, rabbitmq_tls_server_name="rabbit-1.internal")
+    amqp = settings.amqp("ev-consumer")
+    assert amqp.tls is not None
+    assert amqp.tls.server_name == "rabbit-1.internal"
+    [params] = amqp.parameters()
+    assert params.ssl_options.server_hostname == "rabbit-1.internal"
+    assert settings.uses_amqps
+
+
+def test_amqps_without_tls_settings_verifies_with_the_system_cas() -> None:
+    settings = ConsumerSettings(rabbitmq_urls=AMQPS)
+    assert settings.amqp_tls() is None
+    [params] = settings.amqp("ev-consumer").parameters()
+    assert params.ssl_options.context.check_hostname is True
+
+
+def test_amqp_tls_files_with_plain_urls_are_a_configuration_error(ca: Path) -> None:
+    settings = ConsumerSettings(
+        rabbitmq_urls="amqp://guest:guest@rabbit/%2F", rabbitmq_tls_ca_file=ca
+    )
+    with pytest.raises(MessagingError, match="need amqps:// URLs"):
+        settings.amqp("ev-consumer")
+
+
+def test_the_process_exits_2_with_one_line_for_tls_files_with_plain_urls(
+    ca: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RABBITMQ_URLS", "amqp://guest:guest@127.0.0.1:5672/%2F")
+    monkeypatch.setenv("RABBITMQ_TLS_CA_FILE", str(ca))
+    assert run() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("ev-consumer: invalid configuration: TLS settings need amqps:// URLs")
+
+
+def test_redis_tls_files_without_redis_tls_are_refused(ca: Path) -> None:
+    """Otherwise the consumer would talk to Redis in plain text, silently."""
+    with pytest.raises(ValidationError, match="REDIS_TLS_\\* settings need REDIS_TLS=true"):
+        ConsumerSettings(redis_tls_ca_file=ca)
+    with pytest.raises(ValidationError, match="go together"):
+        ConsumerSettings(redis_tls=True, redis_tls_cert_file=ca)
