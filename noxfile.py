@@ -311,9 +311,10 @@ def tls(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON, tags=[SERVICES_TAG])
 def faults(session: nox.Session) -> None:
     """Fault tests: kills, Redis and broker cuts, hostile input; figures in .reports/faults.json."""
-    _sync(session, *SERVICES, groups=("test", "e2e"))
     # The API's own fault tests (private Redis stopped and restarted, schemathesis, keys and rate
-    # limits through the real process) run here too, so this session covers the whole issue.
+    # limits through the real process) run here too, so this session covers the whole issue: they
+    # need the services' test groups (httpx2, schemathesis) beside e2e.
+    _sync(session, *SERVICES, groups=("test", "e2e"))
     api_faults = [f"{PROJECTS['api']}/tests/{name}" for name in API_FAULT_TESTS]
     _pytest(session, "tests/faults", *api_faults)
 

@@ -26,6 +26,7 @@ CATALOGUE = default_catalogue()
 T0 = datetime(2024, 2, 1, 12, 0, tzinfo=UTC)
 SENSORS = [f"ev_{n:03d}" for n in range(9)]
 STORED, DUPLICATE = WriteOutcome.STORED, WriteOutcome.DUPLICATE
+CONFLICT = WriteOutcome.CONFLICT
 
 
 def reading(sensor_id: str, seconds: int, value: float, sensor_type: str = "battery") -> Reading:
@@ -75,17 +76,20 @@ def test_sensors_spread_over_every_master(
 def test_writes_are_idempotent_and_latest_is_newest_by_time(
     cluster_client: redis.cluster.RedisCluster, writer: ReadingWriter
 ) -> None:
-    # Out of order, with a duplicate (same sensor, type and time: first write wins).
+    # Out of order, with a conflict (same sensor, type and time, another value: first write
+    # wins) and a duplicate.
     batch = [
         reading(sensor, seconds, value)
         for sensor in SENSORS
-        for seconds, value in ((20, 50.0), (10, 60.0), (30, 40.0), (10, 99.0))
+        for seconds, value in ((20, 50.0), (10, 60.0), (30, 40.0), (10, 99.0), (20, 50.0))
     ]
     outcomes = writer.store_many(batch)
-    assert outcomes == [STORED, STORED, STORED, DUPLICATE] * len(SENSORS)
+    assert outcomes == [STORED, STORED, STORED, CONFLICT, DUPLICATE] * len(SENSORS)
     before = {sensor: state(cluster_client, writer, sensor) for sensor in SENSORS}
-    # The whole batch again (a redelivery): nothing changes anywhere.
-    assert writer.store_many(batch) == [DUPLICATE] * len(batch)
+    # The whole batch again (a redelivery): nothing changes anywhere; the conflict stays one.
+    assert writer.store_many(batch) == [DUPLICATE, DUPLICATE, DUPLICATE, CONFLICT, DUPLICATE] * len(
+        SENSORS
+    )
     assert {sensor: state(cluster_client, writer, sensor) for sensor in SENSORS} == before
     for sensor in SENSORS:
         latest = cluster_client.get(writer.keys.latest(sensor, "battery"))

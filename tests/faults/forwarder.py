@@ -7,6 +7,9 @@ toxiproxy and tc netem are not available here; this does what the fault tests ne
   is down), and listen again on the same port;
 - ``stall()`` / ``resume()``: stop moving bytes on the open connections while keeping them open
   (a half-open link: only heartbeats or timeouts can notice); new connections still work;
+- ``black_hole()`` / ``restore()``: the same for every connection, new ones included: a new one is
+  accepted (its SYN answered) and held open with no connection behind it, as a route into a
+  black hole would; ``restore()`` resumes the open ones and resets the held ones;
 - ``drop_replies(n, matching)``: forward the request, then drop the server's next ``n`` replies
   (chunks read from the server, those ``matching`` says) and reset their connections, so the
   server acted but the client never hears about it.
@@ -47,6 +50,7 @@ class ForwarderStats:
     cut: int = 0
     dropped_replies: int = 0
     upstream_failures: int = 0
+    held: int = 0  # connections accepted into the black hole
 
 
 class _Link:
@@ -115,6 +119,8 @@ class Forwarder:
         self._lock = threading.Lock()
         self._drops = 0
         self._drop_matching: Callable[[bytes], bool] = lambda _data: True
+        self._black_hole = False
+        self._held: list[socket.socket] = []  # accepted in the black hole, nothing behind them
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
         self._closed = False
@@ -187,6 +193,23 @@ class Forwarder:
             for link in self._links:
                 link.stalled.clear()
 
+    def black_hole(self) -> None:
+        """Stop moving bytes on every connection, open or new, leaving all of them open."""
+        with self._lock:
+            self._black_hole = True
+            for link in self._links:
+                link.stalled.set()
+
+    def restore(self) -> None:
+        """End ``black_hole()``: open connections move bytes again, held ones are reset."""
+        with self._lock:
+            self._black_hole = False
+            held, self._held = self._held, []
+            for link in self._links:
+                link.stalled.clear()
+        for sock in held:
+            _reset(sock)
+
     def drop_replies(self, count: int = 1, matching: Callable[[bytes], bool] | None = None) -> None:
         """Drop the next ``count`` chunks the server sends (those ``matching`` accepts, if
         given), resetting their connections."""
@@ -201,7 +224,7 @@ class Forwarder:
 
     def close(self) -> None:
         self._closed = True
-        self.resume()
+        self.restore()
         self.refuse()
 
     # internals
@@ -229,6 +252,11 @@ class Forwarder:
                 client, _ = listener.accept()
             except (OSError, ValueError):
                 return  # refuse() closed the listener
+            with self._lock:
+                if self._black_hole:
+                    self._held.append(client)
+                    self.stats.held += 1
+                    continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:

@@ -107,7 +107,7 @@ class Generator:
         return self._judge(messages)
 
     def _judge(self, candidates: list[Fuzzed]) -> Traffic:
-        seen: set[tuple[str, str, int]] = set()
+        seen: dict[tuple[str, str, int], float] = {}  # identity: the value stored first
         stored: Counter[tuple[str, str]] = Counter()
         duplicates = left_out = 0
         messages: list[Fuzzed] = []
@@ -132,11 +132,13 @@ class Generator:
             if message.surely_invalid:
                 disagreements.append(message)
             identity = (reading.sensor_id, reading.sensor_type, timestamp_ms(reading))
-            if identity in seen:
-                duplicates += 1
-            else:
-                seen.add(identity)
+            if identity not in seen:
+                seen[identity] = reading.value
                 stored[identity[:2]] += 1
+            elif seen[identity] == reading.value:
+                duplicates += 1
+            else:  # a mutation that made another valid value for a published reading
+                invalid.append(message)
         return Traffic(messages, stored, duplicates, invalid, unrouted, disagreements, left_out)
 
     def _hostile_properties(self, message: Fuzzed) -> Fuzzed:

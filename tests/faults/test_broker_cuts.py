@@ -27,7 +27,7 @@ from tests.faults.support import (
 )
 from tests.support import poll_until, wait_until
 
-HEARTBEAT_S = 2  # pika gives a silent link up after heartbeat + 5 s, checked at that interval
+HEARTBEAT_S = 2  # the consumer gives a silent link up after two heartbeats
 REFUSED_S = 3.0
 
 pytestmark = pytest.mark.integration

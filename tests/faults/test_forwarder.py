@@ -113,6 +113,31 @@ def test_stall_holds_bytes_until_resumed(echo: EchoServer) -> None:
         assert client.recv(1024) == b"HELD"
 
 
+def test_black_hole_holds_every_connection_open_and_silent_until_restored(
+    echo: EchoServer,
+) -> None:
+    with Forwarder(echo.port) as forwarder, connect(forwarder.port) as client:
+        wait_until(lambda: forwarder.connections == 1, 5, "the link")
+        forwarder.black_hole()
+        client.sendall(b"held")
+        client.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            client.recv(1024)
+        with connect(forwarder.port) as fresh:  # accepted, but nothing answers
+            fresh.settimeout(0.3)
+            fresh.sendall(b"new")
+            with pytest.raises(TimeoutError):
+                fresh.recv(1024)
+            wait_until(lambda: forwarder.stats.held == 1, 5, "the new connection held")
+            assert echo.served == 0
+            forwarder.restore()
+            fresh.settimeout(2)
+            with pytest.raises(ConnectionResetError):  # held ones are reset on restore
+                fresh.recv(1024)
+        client.settimeout(2)
+        assert client.recv(1024) == b"HELD"  # open ones move their bytes again
+
+
 def test_dropped_reply_reaches_the_server_but_not_the_client(echo: EchoServer) -> None:
     with Forwarder(echo.port) as forwarder, connect(forwarder.port) as client:
         forwarder.drop_replies(1, matching=lambda data: data.startswith(b"W"))

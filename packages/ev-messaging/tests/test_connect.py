@@ -69,7 +69,7 @@ def test_the_consumer_connects_past_a_resetting_node_every_time(
 ) -> None:
     consumer = BatchConsumer(_settings(amqp_url, resetting_port), topology, lambda _batch: [])
     for _ in range(ATTEMPTS):
-        connection = consumer._connect()
+        connection, _index = consumer._connect()
         assert connection.is_open
         connection.close()
 

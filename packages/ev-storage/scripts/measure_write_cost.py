@@ -8,11 +8,13 @@ nothing else uses (e.g. ``redis-server --port 6390 --save ''``, the default conf
 otherwise). It deletes its keys afterwards.
 
     python packages/ev-storage/scripts/measure_write_cost.py [--redis-url redis://127.0.0.1:6379/0]
-        [--repeat 3] [--bucket-ms 120000] [ordered ordered-trim fleet]
+        [--repeat 3] [--bucket-ms 120000] [ordered ordered-trim fleet replayed]
 
 Scenarios: ``ordered`` one sensor and type at 1 Hz, in order, 7-day retention (no trimming);
 ``ordered-trim`` the same with 1-hour retention (every write trims); ``fleet`` 200 sensors x 5 types
-at 1 Hz, interleaved as a consumer receives them, 2% up to 30 s late and 1% delivered twice.
+at 1 Hz, interleaved as a consumer receives them, 2% up to 30 s late and 1% delivered twice;
+``replayed`` half of ``ordered``, then all of it again (every second write finds its reading stored:
+the duplicate path, which compares the values).
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def ordered(rng: random.Random) -> list[Reading]:
     return [_reading(rng, "ev_001", "battery", i) for i in range(COUNT)]
 
 
+def replayed(rng: random.Random) -> list[Reading]:
+    first = [_reading(rng, "ev_001", "battery", i) for i in range(COUNT // 2)]
+    return first + first
+
+
 def fleet(rng: random.Random) -> list[Reading]:
     sensors = [f"ev_{n:04d}" for n in range(200)]
     per_series = COUNT // (len(sensors) * len(FLEET_TYPES))
@@ -76,6 +83,7 @@ SCENARIOS: dict[str, tuple[Callable[[random.Random], list[Reading]], timedelta]]
     "ordered": (ordered, timedelta(days=7)),
     "ordered-trim": (ordered, timedelta(hours=1)),
     "fleet": (fleet, timedelta(days=7)),
+    "replayed": (replayed, timedelta(days=7)),
 }
 
 

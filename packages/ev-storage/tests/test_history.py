@@ -19,6 +19,7 @@ from ev_storage import ReadingReader, ReadingWriter, StorageError, StorageSettin
 from ev_storage.history import HistoryMeta, HistoryScan, decode_bucket, pack_value
 
 STORED, DUPLICATE, EXPIRED = WriteOutcome.STORED, WriteOutcome.DUPLICATE, WriteOutcome.EXPIRED
+CONFLICT = WriteOutcome.CONFLICT
 B = 1000  # bucket of the integration tests, ms; T0_MS is a multiple of it
 T0_BUCKET = T0_MS // B
 
@@ -217,7 +218,9 @@ def test_records_at_bucket_edges(
     edges = [B - 1, B, 0, 2 * B - 1, 2 * B, 1, 3 * B + B // 2]
     readings = [make_reading(ms, float(i)) for i, ms in enumerate(edges)]
     assert writer.store_many(readings) == [STORED] * len(edges)
-    assert writer.store_many([make_reading(ms, 99.0) for ms in edges]) == [DUPLICATE] * len(edges)
+    # Found again at every edge: the same value is a duplicate, another one a conflict.
+    assert writer.store_many(readings) == [DUPLICATE] * len(edges)
+    assert writer.store_many([make_reading(ms, 99.0) for ms in edges]) == [CONFLICT] * len(edges)
     key = writer.keys.history(SENSOR, "battery")
     fields = redis_client.hgetall(key)
     assert fields == {
@@ -271,7 +274,8 @@ def test_trimming_across_buckets(redis_client: redis.Redis, key_prefix: str) -> 
     fields = redis_client.hgetall(writer.keys.history(SENSOR, "battery"))
     assert sorted(fields) == sorted([str(T0_BUCKET + n).encode() for n in (2, 3, 4, 5)] + [b"meta"])
     assert writer.store(make_reading(2499, 2.0)) is EXPIRED
-    assert writer.store(make_reading(2500, 2.0)) is DUPLICATE
+    assert writer.store(make_reading(2500, 2.0)) is CONFLICT  # the window's first, 1.0 stored
+    assert writer.store(make_reading(2500, 1.0)) is DUPLICATE
     assert writer.store(make_reading(2501, 2.0)) is STORED
     # The window starting exactly on a bucket edge keeps that bucket whole, drops the one before.
     assert writer.store(make_reading(6000, 3.0)) is STORED  # window [3500, 6000]
@@ -324,7 +328,7 @@ def test_history_keeps_the_bucket_size_it_was_created_with(
     assert other_setting.store_many([make_reading(ms, 2.0) for ms in (2500, 500, 1500)]) == [
         STORED,
         STORED,
-        DUPLICATE,
+        CONFLICT,  # 1.0 stored at 1500 under the history's own bucket size
     ]
     fields = redis_client.hgetall(first.keys.history(SENSOR, "battery"))
     assert sorted(fields) == sorted([str(T0_BUCKET + n).encode() for n in (0, 1, 2)] + [b"meta"])

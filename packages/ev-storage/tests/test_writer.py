@@ -27,6 +27,7 @@ from ev_storage import (
 pytestmark = pytest.mark.integration
 
 STORED, DUPLICATE, EXPIRED = WriteOutcome.STORED, WriteOutcome.DUPLICATE, WriteOutcome.EXPIRED
+CONFLICT = WriteOutcome.CONFLICT
 HOUR_MS = 3_600_000
 # Each example writes under a fresh sub-prefix of the test's key_prefix, so sharing the
 # function-scoped fixtures between examples is safe; round trips make example times vary.
@@ -66,17 +67,36 @@ def test_a_new_reading_updates_latest_history_and_summary(
     }
 
 
-def test_duplicate_changes_nothing_first_write_wins(
+def test_duplicate_and_conflict_change_nothing_first_write_wins(
     writer: ReadingWriter, redis_client: redis.Redis
 ) -> None:
     assert writer.store(make_reading(0, 50.0)) is STORED
     before = snapshot(redis_client, writer.keys)
-    # Same sensor, type and millisecond: a redelivery, even with another value.
+    # Same sensor, type and millisecond: the same value is a redelivery, another one conflicts.
     assert writer.store_many([make_reading(0, 50.0), make_reading(0, 99.0)]) == [
         DUPLICATE,
-        DUPLICATE,
+        CONFLICT,
     ]
     assert snapshot(redis_client, writer.keys) == before
+    # Still the first value, however often the conflicting copy comes again.
+    assert writer.store(make_reading(0, 99.0)) is CONFLICT
+    assert writer.store(make_reading(0, 50.0)) is DUPLICATE
+    assert snapshot(redis_client, writer.keys) == before
+
+
+def test_conflict_is_told_apart_in_every_path_of_the_script(writer: ReadingWriter) -> None:
+    """Out of order, in an older bucket, in one call with its original, and 0 against -0."""
+    assert writer.store_many(
+        [make_reading(5000, 1.0), make_reading(0, 2.0), make_reading(0, 2.5)]
+    ) == [STORED, STORED, CONFLICT]
+    assert writer.store_many(
+        [
+            make_reading(5000, 1.0),  # the newest, again
+            make_reading(5000, 1.0 + 2**-40),  # the last bits differ: another value
+            make_reading(-HOUR_MS, 0.0),
+            make_reading(-HOUR_MS, -0.0),  # the same number
+        ]
+    ) == [DUPLICATE, CONFLICT, STORED, DUPLICATE]
 
 
 def test_script_replay_is_a_no_op(writer: ReadingWriter, redis_client: redis.Redis) -> None:
@@ -311,6 +331,13 @@ TYPES_AND_RANGES = {"battery": 400, "speed": 1600, "temperature": 800}
 @st.composite
 def deliveries(draw: st.DrawFn, span_ms: int) -> tuple[list[Reading], list[Reading]]:
     """Distinct readings and a delivery of them: shuffled, with some delivered more than once."""
+    readings = draw(_distinct_readings(span_ms))
+    again = draw(st.lists(st.sampled_from(readings), max_size=10))
+    return readings, draw(st.permutations(readings + again))
+
+
+@st.composite
+def _distinct_readings(draw: st.DrawFn, span_ms: int) -> list[Reading]:
     identities = draw(
         st.lists(
             st.tuples(st.sampled_from(sorted(TYPES_AND_RANGES)), st.integers(0, span_ms)),
@@ -320,12 +347,23 @@ def deliveries(draw: st.DrawFn, span_ms: int) -> tuple[list[Reading], list[Readi
         )
     )
     # Quarter units: every partial sum is exact, so any order gives the same bits.
-    readings = [
+    return [
         make_reading(ms, draw(st.integers(0, TYPES_AND_RANGES[sensor_type])) / 4, sensor_type)
         for sensor_type, ms in identities
     ]
+
+
+@st.composite
+def conflicting_deliveries(draw: st.DrawFn, span_ms: int) -> list[Reading]:
+    """A shuffled delivery of distinct readings, copies of them, and copies of them with
+    another value (a republish that conflicts)."""
+    readings = draw(_distinct_readings(span_ms))
     again = draw(st.lists(st.sampled_from(readings), max_size=10))
-    return readings, draw(st.permutations(readings + again))
+    others = [
+        r.model_copy(update={"value": r.value + draw(st.integers(1, 40)) / 4})
+        for r in draw(st.lists(st.sampled_from(readings), min_size=1, max_size=10))
+    ]
+    return draw(st.permutations(readings + again + others))
 
 
 def _fresh_writer(
@@ -363,6 +401,38 @@ def test_any_delivery_order_with_duplicates_leaves_the_same_state(
     types = tuple(TYPES_AND_RANGES)
     assert snapshot(redis_client, shuffled.keys, types=types) == snapshot(
         redis_client, in_order.keys, types=types
+    )
+
+
+@settings(REDIS_EXAMPLES)
+@given(delivery=conflicting_deliveries(span_ms=HOUR_MS), bucket_ms=BUCKETS_MS)
+def test_with_conflicts_the_first_copy_to_arrive_wins_in_any_order(
+    redis_client: redis.Redis, key_prefix: str, delivery: list[Reading], bucket_ms: int
+) -> None:
+    """The state is that of the first-arriving value of each identity stored alone; every later
+    copy is a duplicate when it has that value, a conflict when it has another."""
+    first: dict[tuple[str, int], Reading] = {}
+    for reading in delivery:
+        first.setdefault((reading.sensor_type, timestamp_ms(reading)), reading)
+    winners = sorted(first.values(), key=lambda r: r.timestamp)
+    expected_outcomes = []
+    seen: set[tuple[str, int]] = set()
+    for reading in delivery:
+        identity = (reading.sensor_type, timestamp_ms(reading))
+        if identity not in seen:
+            expected_outcomes.append(STORED)
+        elif first[identity].value == reading.value:
+            expected_outcomes.append(DUPLICATE)
+        else:
+            expected_outcomes.append(CONFLICT)
+        seen.add(identity)
+    winners_only = _fresh_writer(redis_client, key_prefix, timedelta(days=7), bucket_ms)
+    shuffled = _fresh_writer(redis_client, key_prefix, timedelta(days=7), bucket_ms)
+    winners_only.store_many(winners)
+    assert shuffled.store_many(delivery) == expected_outcomes
+    types = tuple(TYPES_AND_RANGES)
+    assert snapshot(redis_client, shuffled.keys, types=types) == snapshot(
+        redis_client, winners_only.keys, types=types
     )
 
 

@@ -56,12 +56,14 @@ def test_counters_are_read_from_the_stats_at_scrape_time(pipeline: ReadingPipeli
     pipeline.stats.duplicates = 2
     pipeline.stats.invalid = 3
     pipeline.stats.expired = 1
+    pipeline.stats.conflicts = 5
     pipeline.stats.storage_retries = 4
     samples = parse(generate_latest(metrics.registry).decode())
     assert value(samples, "ev_consumer_readings_stored_total") == 7
     assert value(samples, "ev_consumer_readings_duplicate_total") == 2
     assert value(samples, "ev_consumer_readings_moved_aside_total", reason="invalid") == 3
     assert value(samples, "ev_consumer_readings_moved_aside_total", reason="expired") == 1
+    assert value(samples, "ev_consumer_readings_moved_aside_total", reason="conflict") == 5
     assert value(samples, "ev_consumer_redis_errors_total") == 4
     for name in (
         "ev_consumer_deliveries_total",

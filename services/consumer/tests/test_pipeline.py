@@ -16,7 +16,7 @@ import redis
 from ev_consumer.pipeline import ReadingPipeline
 from ev_consumer.service import redis_client
 from ev_consumer.settings import ConsumerSettings
-from ev_messaging import Delivery, Fatal, Retry
+from ev_messaging import Delivery, Fatal, Rejection, Retry
 from ev_schemas import ReadingValidator
 from ev_storage import ReadingWriter, StorageSettings, TlsVerificationFailed
 
@@ -131,6 +131,27 @@ def test_a_reading_too_old_to_keep_is_moved_aside_not_dropped(
     assert rejection.delivery.delivery_tag == 2
     assert "older than the history retention" in rejection.reason
     assert (pipeline.stats.stored, pipeline.stats.expired, pipeline.stats.invalid) == (2, 1, 0)
+
+
+@pytest.mark.integration
+def test_a_republish_with_another_value_is_moved_aside_and_the_first_value_stays(
+    pipeline: ReadingPipeline, client: redis.Redis, key_prefix: str
+) -> None:
+    assert pipeline([delivery(1, battery(60.0, 1))]) == []
+    # Another value for the same sensor, type and time conflicts; the same one is a duplicate.
+    conflicting = delivery(2, battery(61.0, 1))
+    [rejection] = pipeline([conflicting, delivery(3, battery(60.0, 1))])
+    assert rejection == Rejection(conflicting, "conflicts with stored value")
+    # Exact under redelivery: the conflicting copy again is moved aside again (its first move
+    # was not committed), the identical one is a plain duplicate.
+    [again] = pipeline([delivery(4, battery(60.0, 1)), delivery(5, battery(61.0, 1))])
+    assert again.delivery.delivery_tag == 5
+    assert again.reason == "conflicts with stored value"
+    stats = pipeline.stats
+    assert (stats.stored, stats.duplicates, stats.conflicts, stats.invalid) == (1, 2, 2, 0)
+    latest = client.get(f"{key_prefix}sensor:{{ev_001}}:battery:latest")
+    assert latest is not None
+    assert json.loads(latest)["value"] == 60.0
 
 
 @pytest.fixture

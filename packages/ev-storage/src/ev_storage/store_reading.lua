@@ -19,7 +19,8 @@
 --   then per reading, 5 arguments:
 --   timestamp ms (decimal integer), value (Python repr of the float), canonical reading JSON,
 --   sensor type, value as 8 bytes (big-endian IEEE 754 double, packed by the caller: exact)
--- Returns one outcome per reading, in order: 1 STORED, 0 DUPLICATE (nothing changed),
+-- Returns one outcome per reading, in order: 1 STORED, 0 DUPLICATE (the same value stored
+-- already: nothing changed), 2 CONFLICT (another value stored already: nothing changed),
 -- -1 EXPIRED (nothing changed).
 --
 -- Invariant after every reading: the history holds exactly the distinct readings of
@@ -30,7 +31,7 @@
 -- only 14 digits. Redis's Lua hashes every byte of every string it makes (a reply, a concat, a
 -- sub), about 2 ns per byte, so the script makes as few and as small strings as it can.
 
-local STORED, DUPLICATE, EXPIRED = 1, 0, -1
+local STORED, DUPLICATE, CONFLICT, EXPIRED = 1, 0, 2, -1
 local RECORD = 12 -- bytes per reading in a bucket
 local META = 'meta'
 local HDEL_CHUNK = 1000 -- fields per HDEL: unpack() is bounded by the Lua stack
@@ -226,9 +227,15 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
     else
         -- An older reading, or the first one: find its place in its bucket.
         local at, found = find(data, offset)
-        -- 1. First write wins: the same (sensor, type, ms) is stored once, whatever its value.
+        -- 1. First write wins: the same (sensor, type, ms) is stored once. A copy with the same
+        -- value is a redelivery; one with another value conflicts (compared as doubles, so 0 and
+        -- -0 agree). Both change nothing; only this rare path pays for the comparison.
         if found then
-            return DUPLICATE
+            local stored_value = struct.unpack('>d', data, at * RECORD + 5)
+            if stored_value == struct.unpack('>d', value_bytes) then
+                return DUPLICATE
+            end
+            return CONFLICT
         end
         -- 2. Older than the window behind the newest reading of this history: dropped.
         if newest and ts < newest - retention then

@@ -29,12 +29,20 @@ class WriteOutcome(enum.StrEnum):
     STORED = "stored"
     """New: history, summary and perhaps latest updated, and published on the live channel."""
     DUPLICATE = "duplicate"
-    """Same sensor, type and timestamp already stored; nothing changed (first write wins)."""
+    """Same sensor, type, timestamp and value already stored; nothing changed."""
+    CONFLICT = "conflict"
+    """Same sensor, type and timestamp already stored with another value; nothing changed (first
+    write wins), so the caller should keep this copy somewhere visible."""
     EXPIRED = "expired"
     """Older than the retention window behind the newest stored reading of its type; dropped."""
 
 
-_OUTCOMES = {1: WriteOutcome.STORED, 0: WriteOutcome.DUPLICATE, -1: WriteOutcome.EXPIRED}
+_OUTCOMES = {
+    1: WriteOutcome.STORED,
+    0: WriteOutcome.DUPLICATE,
+    2: WriteOutcome.CONFLICT,
+    -1: WriteOutcome.EXPIRED,
+}
 #: Readings of one sensor per script call: bounds how long one call holds Redis (~15 µs each).
 MAX_READINGS_PER_CALL = 100
 _KEY_CACHE_SIZE = 100_000

@@ -161,12 +161,14 @@ class _StatsCollector:
             yield CounterMetricFamily(name, documentation, value=getattr(pipeline, field))
         moved = CounterMetricFamily(
             "ev_consumer_readings_moved_aside",
-            "Readings moved to ev.sensors.invalid, by reason: invalid (failed validation) or "
-            "expired (older than the history retention)",
+            "Readings moved to ev.sensors.invalid, by reason: invalid (failed validation), "
+            "expired (older than the history retention) or conflict (another value for a "
+            "stored reading's sensor, type and timestamp)",
             labels=["reason"],
         )
         moved.add_metric(["invalid"], pipeline.invalid)
         moved.add_metric(["expired"], pipeline.expired)
+        moved.add_metric(["conflict"], pipeline.conflicts)
         yield moved
         yield GaugeMetricFamily(
             "ev_consumer_loop_stalled_seconds",

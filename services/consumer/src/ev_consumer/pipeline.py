@@ -24,18 +24,24 @@ EXPIRED_REASON = (
     "timestamp is older than the history retention behind the newest stored reading of this "
     "sensor and type; not stored"
 )
+#: A republish of a stored reading (same sensor, type and timestamp) with another value: the
+#: stored value stays (first write wins), and this copy is kept in the invalid queue.
+CONFLICT_REASON = "conflicts with stored value"
+#: The outcomes whose copy is moved aside rather than acknowledged and forgotten.
+_MOVED_ASIDE = {WriteOutcome.EXPIRED: EXPIRED_REASON, WriteOutcome.CONFLICT: CONFLICT_REASON}
 
 
 @dataclass
 class PipelineStats:
     """Running totals since start; every delivery ends in exactly one of these outcomes.
 
-    ``invalid`` and ``expired`` readings are moved to the invalid queue.
+    ``invalid``, ``expired`` and ``conflicts`` readings are moved to the invalid queue.
     """
 
     stored: int = 0
     duplicates: int = 0
     expired: int = 0
+    conflicts: int = 0
     invalid: int = 0
     storage_retries: int = 0
 
@@ -60,7 +66,7 @@ class ReadingPipeline:
                 parsed.append((delivery, self._parse(delivery)))
             except InvalidReading as exc:
                 rejections.append(Rejection(delivery, exc.reason))
-        expired: list[tuple[Delivery, Reading]] = []
+        aside: list[tuple[Delivery, Reading, str]] = []
         if parsed:
             try:
                 outcomes = self._writer.store_many([reading for _, reading in parsed])
@@ -74,10 +80,10 @@ class ReadingPipeline:
                 self.stats.storage_retries += 1
                 raise Retry(str(exc)) from exc
             self._count(outcomes)
-            expired = [
-                pair
-                for pair, outcome in zip(parsed, outcomes, strict=True)
-                if outcome is WriteOutcome.EXPIRED
+            aside = [
+                (delivery, reading, _MOVED_ASIDE[outcome])
+                for (delivery, reading), outcome in zip(parsed, outcomes, strict=True)
+                if outcome in _MOVED_ASIDE
             ]
         # Counted once the batch is through: a batch retried after a Redis outage counts once.
         self.stats.invalid += len(rejections)
@@ -91,17 +97,18 @@ class ReadingPipeline:
                     "reason": rejection.reason,
                 },
             )
-        # Too old to keep: moved aside like an invalid message rather than acknowledged and
-        # forgotten, so that every message ends up stored or visible somewhere.
-        for delivery, reading in expired:
-            rejections.append(Rejection(delivery, EXPIRED_REASON))
+        # Too old to keep, or another value for a stored reading: moved aside like an invalid
+        # message rather than acknowledged and forgotten, so that every message ends up stored
+        # or visible somewhere.
+        for delivery, reading, reason in aside:
+            rejections.append(Rejection(delivery, reason))
             log.info(
                 "reading moved aside",
                 extra={
                     "routing_key": delivery.routing_key,
                     "message_id": delivery.message_id,
                     "sensor_id": reading.sensor_id,
-                    "reason": EXPIRED_REASON,
+                    "reason": reason,
                 },
             )
         return rejections
@@ -120,6 +127,8 @@ class ReadingPipeline:
                 self.stats.stored += 1
             elif outcome is WriteOutcome.DUPLICATE:
                 self.stats.duplicates += 1
+            elif outcome is WriteOutcome.CONFLICT:
+                self.stats.conflicts += 1
             else:
                 self.stats.expired += 1
 
