@@ -6,10 +6,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from _rfc3339 import exact_epoch_us, rfc3339_texts
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from ev_schemas import InvalidReading, Reading, ReadingValidator, default_catalogue
+from ev_schemas import (
+    InvalidReading,
+    Reading,
+    ReadingValidator,
+    default_catalogue,
+    to_epoch_ms,
+)
+from ev_schemas.timestamps import MAX_EPOCH_US, MIN_EPOCH_US
 
 NOW = datetime(2024, 2, 1, 12, 30, tzinfo=UTC)
 
@@ -198,3 +207,34 @@ def test_arbitrary_bodies_are_accepted_or_refused_with_a_reason(raw: bytes) -> N
         assert math.isfinite(reading.value)
         assert sensor_type.minimum <= reading.value <= sensor_type.maximum
         assert reading.unit == sensor_type.unit
+
+
+@given(rfc3339_texts())
+def test_any_rfc3339_timestamp_is_accepted_or_refused_with_a_reason(text: str) -> None:
+    """Years 0001-9999, any offset, any fraction: a reading or InvalidReading, nothing else (a
+    time in year 0 or 10000 in UTC was an OverflowError)."""
+    exact_ms = exact_epoch_us(text) // 1000
+    validator = ReadingValidator(clock=lambda: NOW)
+    if 0 <= exact_ms <= to_epoch_ms(NOW) + 5 * 60_000:
+        assert to_epoch_ms(validator.parse(body(timestamp=text)).timestamp) == exact_ms
+    else:
+        with pytest.raises(InvalidReading, match="timestamp"):
+            validator.parse(body(timestamp=text))
+
+
+@given(rfc3339_texts())
+def test_reading_model_takes_any_rfc3339_timestamp_or_fails_validation(text: str) -> None:
+    fields = json.loads(body(timestamp=text))
+    exact_us = exact_epoch_us(text)
+    if MIN_EPOCH_US <= exact_us <= MAX_EPOCH_US:
+        assert to_epoch_ms(Reading.model_validate(fields).timestamp) == exact_us // 1000
+    else:
+        with pytest.raises(ValidationError, match=r"timestamp\n.*out of range"):
+            Reading.model_validate(fields)
+
+
+def test_a_timestamp_in_year_0_in_utc_is_invalid_not_an_overflow(
+    validator: ReadingValidator,
+) -> None:
+    with pytest.raises(InvalidReading, match="timestamp: date-time out of range"):
+        validator.parse(body(timestamp="0001-01-01T00:00:00+01:00"))

@@ -35,6 +35,8 @@ from ev_schemas.timestamps import (
     format_timestamp,
     from_epoch_ms,
     to_epoch_ms,
+    to_epoch_ms_ceil,
+    to_epoch_us,
     utc_now,
 )
 from ev_schemas.units import Conversion
@@ -71,5 +73,7 @@ __all__ = [
     "stored_reading_json",
     "timestamp_ms",
     "to_epoch_ms",
+    "to_epoch_ms_ceil",
+    "to_epoch_us",
     "utc_now",
 ]

@@ -90,7 +90,10 @@ class ReadingValidator:
                 f"value {value:g} {sensor_type.unit}{converted} is outside the plausible range "
                 f"of {sensor_type.name}: {sensor_type.minimum:g} to {sensor_type.maximum:g}"
             )
-        timestamp = normalise(published.timestamp)
+        try:
+            timestamp = normalise(published.timestamp)
+        except ValueError as exc:  # in UTC before year 1 or after 9999
+            raise InvalidReading(f"timestamp: {exc}") from None
         if timestamp < _EPOCH_MIN:
             raise InvalidReading(f"timestamp {timestamp.isoformat()} is before 1970")
         latest_allowed = self.clock() + self.max_future_skew
