@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import anyio
 import pytest
@@ -163,6 +163,53 @@ async def test_history_start_after_end_is_empty(
     writer.store(make_reading(0, 1.0))
     page = await reader.history(SENSOR, start=T0 + DAY, end=T0)
     assert (page.items, page.next_cursor) == ([], None)
+
+
+async def test_history_bounds_late_in_the_calendar(
+    writer: ReadingWriter, reader: ReadingReader
+) -> None:
+    # Regression: a start after 3939-01-01 overflowed the datetime arithmetic of its rounding.
+    writer.store(make_reading(0, 1.0))
+    late = datetime(4000, 1, 1, tzinfo=UTC)
+    page = await reader.history(SENSOR, start=late, end=late + DAY)
+    assert (page.items, page.next_cursor) == ([], None)
+    last = datetime.max.replace(tzinfo=UTC)
+    page = await reader.history(SENSOR, start=last, end=last)
+    assert page.items == []
+
+
+#: Any offset RFC 3339 allows, and instants over the whole of years 1-9999 in that offset.
+_OFFSETS = st.timedeltas(-timedelta(hours=23, minutes=59), timedelta(hours=23, minutes=59)).map(
+    lambda offset: timezone(timedelta(minutes=offset // timedelta(minutes=1)))
+)
+_MOMENTS = st.one_of(
+    st.datetimes(timezones=_OFFSETS),
+    st.datetimes(T0.replace(tzinfo=None) - DAY, T0.replace(tzinfo=None) + DAY, timezones=_OFFSETS),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(start=_MOMENTS, end=_MOMENTS)
+def test_history_bounds_anywhere_in_years_1_to_9999(
+    redis_client: redis.Redis, redis_url: str, key_prefix: str, start: datetime, end: datetime
+) -> None:
+    """Any aware bounds of years 1-9999, in any offset: no error, and a reading is on the page
+    exactly when ``start <= its time <= end``, at millisecond precision."""
+    storage = StorageSettings(key_prefix=f"{key_prefix}{uuid.uuid4().hex[:8]}:")
+    reading = make_reading(0, 1.0)
+    ReadingWriter(redis_client, storage).store(reading)
+
+    async def read() -> list[Reading]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            reader = ReadingReader(client, storage, CATALOGUE)
+            return (await reader.history(SENSOR, start=start, end=end)).items
+        finally:
+            await client.aclose()
+
+    assert anyio.run(read) == ([reading] if start <= reading.timestamp <= end else [])
 
 
 async def _all_pages(

@@ -6,7 +6,7 @@ import heapq
 import itertools
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from redis.client import NEVER_DECODE
@@ -20,6 +20,7 @@ from ev_schemas import (
     history_page_json,
     stored_reading_json,
     to_epoch_ms,
+    to_epoch_ms_ceil,
 )
 from ev_storage.clients import AsyncClient
 from ev_storage.cursor import Position, decode_cursor, encode_cursor
@@ -29,7 +30,6 @@ from ev_storage.keys import KeyLayout, check_sensor_id
 from ev_storage.settings import StorageSettings
 from ev_storage.summary import summary_from_hash
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # redis-py's per-command option to return a reply's bulk strings as bytes.
 _RAW: dict[str, Any] = {NEVER_DECODE: True}
 
@@ -219,5 +219,6 @@ def _floor_ms(moment: datetime, name: str) -> int:
 
 
 def _ceil_ms(moment: datetime, name: str) -> int:
-    # Readings have whole milliseconds: one at .000 is before a start at .0005.
-    return -to_epoch_ms(_EPOCH - (_aware(moment, name) - _EPOCH))
+    # Readings have whole milliseconds: one at .000 is before a start at .0005. In whole numbers:
+    # datetime arithmetic overflows for a client's start near year 1 or 9999.
+    return to_epoch_ms_ceil(_aware(moment, name))
