@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ev_storage import InvalidCursor, Position, decode_cursor, encode_cursor
+from ev_storage import CURSOR_PATTERN, InvalidCursor, Position, decode_cursor, encode_cursor
 
 
 def test_cursor_is_urlsafe_base64_of_ms_and_type() -> None:
@@ -26,6 +27,7 @@ def test_round_trip(ms: int, sensor_type: str) -> None:
     assert "=" not in cursor
     assert cursor.isascii()
     assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert re.fullmatch(CURSOR_PATTERN, cursor)
     assert decode_cursor(cursor) == Position(ms, sensor_type)
 
 
@@ -60,3 +62,15 @@ def test_malformed_cursors_raise_a_readable_error(cursor: str) -> None:
     with pytest.raises(InvalidCursor, match="malformed cursor") as caught:
         decode_cursor(cursor)
     assert isinstance(caught.value, ValueError)
+
+
+@given(
+    st.text(max_size=300)
+    | st.binary(max_size=250).map(lambda raw: base64.urlsafe_b64encode(raw).decode())
+    | st.builds(lambda ms, kind: _b64(f"{ms}:{kind}"), st.integers(0), st.sampled_from(["a", "B"]))
+)
+def test_only_text_of_the_published_pattern_decodes(cursor: str) -> None:
+    """CURSOR_PATTERN is what an API's schema can promise: what it refuses, decoding refuses."""
+    if re.fullmatch(CURSOR_PATTERN, cursor) is None:
+        with pytest.raises(InvalidCursor):
+            decode_cursor(cursor)

@@ -12,7 +12,7 @@ from ev_storage.clients import (
     check_connection_async,
     sync_client,
 )
-from ev_storage.cursor import Position, decode_cursor, encode_cursor
+from ev_storage.cursor import CURSOR_PATTERN, Position, decode_cursor, encode_cursor
 from ev_storage.errors import (
     InvalidArgument,
     InvalidCursor,
@@ -29,6 +29,7 @@ from ev_storage.tls import redis_tls_options
 from ev_storage.writer import ReadingWriter, WriteOutcome
 
 __all__ = [
+    "CURSOR_PATTERN",
     "AsyncClient",
     "InvalidArgument",
     "InvalidCursor",

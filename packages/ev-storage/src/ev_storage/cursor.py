@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 from ev_schemas import shown
 from ev_schemas.catalogue import SENSOR_TYPE_PATTERN
 from ev_storage.errors import InvalidCursor
 
-_MAX_CURSOR_CHARS = 200
+MAX_CURSOR_CHARS = 200
+#: Every cursor :func:`encode_cursor` writes matches this (unpadded URL-safe base64); an API may
+#: publish it in its schema, as :func:`decode_cursor` refuses anything else.
+CURSOR_PATTERN = f"^[A-Za-z0-9_-]{{1,{MAX_CURSOR_CHARS}}}$"
+_CURSOR_RE = re.compile(CURSOR_PATTERN)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -34,7 +39,7 @@ def encode_cursor(position: Position) -> str:
 
 def decode_cursor(cursor: str) -> Position:
     """The position a cursor from :func:`encode_cursor` names; :class:`InvalidCursor` otherwise."""
-    if not isinstance(cursor, str) or not 0 < len(cursor) <= _MAX_CURSOR_CHARS:
+    if not isinstance(cursor, str) or not _CURSOR_RE.fullmatch(cursor):
         raise InvalidCursor(f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged")
     try:
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
