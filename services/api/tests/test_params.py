@@ -20,6 +20,9 @@ CATALOGUE = default_catalogue().restrict(["battery", "speed", "voltage"])
         # An unencoded '+' arrives as a space.
         ("2024-02-01T12:00:00 01:00", "2024-02-01T12:00:00+01:00"),
         ("2024-02-01T12:00:00.5 01:00", "2024-02-01T12:00:00.5+01:00"),
+        # RFC 3339 sets no limit to the fraction's digits (beyond microseconds they are cut).
+        ("2024-02-01T12:00:00.1234567890123Z", "2024-02-01T12:00:00.1234567890123Z"),
+        ("2024-02-01T12:00:00.1234567890123 01:00", "2024-02-01T12:00:00.1234567890123+01:00"),
     ],
 )
 def test_rfc3339_accepted(given: str, expected: str) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _api_helpers import reading
+from _api_helpers import reading, rfc3339_texts
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import AwareDatetime, TypeAdapter
 
 from ev_schemas import HistoryPage, Reading, SensorReadings, SensorSummary
 from ev_storage import ReadingWriter
@@ -229,6 +233,79 @@ def test_history_bad_cursor_detail_is_readable(client: TestClient) -> None:
     assert response.status_code == 422
     [error] = response.json()["detail"]
     assert "cursor" in error["msg"]
+
+
+def test_history_bounds_late_in_the_calendar_are_not_a_500(client: TestClient) -> None:
+    # Regression: a start after 3939-01-01 with an explicit end overflowed (500, two tracebacks).
+    response = client.get(
+        f"{BASE}/ev_001/history",
+        params={"start_time": "4000-01-01T00:00:00Z", "end_time": "4000-01-02T00:00:00Z"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []
+
+
+_AWARE = TypeAdapter(AwareDatetime)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(start=rfc3339_texts(), end=rfc3339_texts())
+def test_history_answers_any_rfc3339_bounds(
+    client: TestClient, writer: ReadingWriter, start: str, end: str
+) -> None:
+    """Years 0001-9999, any offset, any fraction: 200, or 422 when start is after end."""
+    writer.store(reading("battery", 0))
+    response = client.get(f"{BASE}/ev_001/history", params={"start_time": start, "end_time": end})
+    first, last = _AWARE.validate_python(start), _AWARE.validate_python(end)
+    if first <= last:
+        assert response.status_code == 200, response.text
+        stored = reading("battery", 0).timestamp
+        assert len(response.json()["items"]) == (1 if first <= stored <= last else 0)
+    else:
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["msg"] == "start_time is after end_time"
+
+
+def test_history_cursor_schema_agrees_with_the_check(
+    client: TestClient, writer: ReadingWriter
+) -> None:
+    """What the OpenAPI schema allows for `cursor`: the empty string (the first page) and every
+    next_cursor; what it refuses, the API refuses with 422."""
+    writer.store_many([reading("battery", seconds) for seconds in range(3)])
+    operation = client.get("/openapi.json").json()["paths"][f"{BASE}/{{sensor_id}}/history"]
+    [parameter] = [p for p in operation["get"]["parameters"] if p["name"] == "cursor"]
+    schema = parameter["schema"]
+    assert {"type": "string"} in schema["anyOf"]
+    # A pattern constrains strings only (JSON Schema), so it may sit beside the anyOf.
+    pattern = re.compile(schema["pattern"])
+
+    def allowed(cursor: str) -> bool:
+        return pattern.search(cursor) is not None
+
+    first = client.get(f"{BASE}/ev_001/history?limit=1")
+    empty = client.get(f"{BASE}/ev_001/history?limit=1&cursor=")
+    assert allowed("")
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == first.json()
+    cursor = first.json()["next_cursor"]
+    while cursor is not None:
+        assert allowed(cursor)
+        page = client.get(f"{BASE}/ev_001/history", params={"limit": 1, "cursor": cursor})
+        assert page.status_code == 200
+        cursor = page.json()["next_cursor"]
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.text(max_size=250) | st.from_regex(pattern, fullmatch=True))
+    def check(cursor: str) -> None:
+        response = client.get(f"{BASE}/ev_001/history", params={"cursor": cursor})
+        assert response.status_code in (200, 422), response.text
+        if not allowed(cursor):
+            assert response.status_code == 422
+            assert _detail_locs(response) == [["query", "cursor"]]
+
+    check()
 
 
 # --- summary ------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ SensorTypePath = Annotated[
     Path(description="A configured sensor type.", examples=["battery"]),
 ]
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 # An unencoded '+' in a query string arrives as a space: "12:00:00 01:00" meant "12:00:00+01:00".
-_PLUS_AS_SPACE = re.compile(r"(:\d{2}(?:\.\d{1,9})?) (\d{2}:\d{2})$")
+_PLUS_AS_SPACE = re.compile(r"(:\d{2}(?:\.\d+)?) (\d{2}:\d{2})$")
 
 
 def rfc3339(value: object) -> object:

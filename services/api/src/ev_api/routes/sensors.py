@@ -18,7 +18,7 @@ from ev_api.deps import ReaderDep, ResourcesDep, SettingsDep, StrictQuery
 from ev_api.errors import error_responses
 from ev_api.params import SensorIdPath, SensorTypePath, TimeQuery, parse_type_filter
 from ev_schemas import HistoryPage, Reading, SensorReadings, SensorSummary, utc_now
-from ev_storage import InvalidCursor
+from ev_storage import CURSOR_PATTERN, InvalidCursor
 
 router = APIRouter(prefix="/sensor", tags=["sensors"], dependencies=[StrictQuery])
 
@@ -83,7 +83,12 @@ async def history(
     ] = None,
     cursor: Annotated[
         str | None,
-        Query(description="The next_cursor of the previous page, unchanged."),
+        Query(
+            description="The next_cursor of the previous page, unchanged. Empty (`cursor=`) "
+            "or absent: the first page.",
+            # Empty is allowed besides the cursors this API writes: what the check below does.
+            json_schema_extra={"pattern": f"^(?:{CURSOR_PATTERN[1:-1]})?$"},
+        ),
     ] = None,
 ) -> Response:
     """Stored readings between two instants, ascending by timestamp, one page at a time.
@@ -105,6 +110,10 @@ async def history(
             limit,
             "less_than_equal",
         )
+    if cursor == "":
+        # Clients that send every parameter, and paging loops starting from an empty token
+        # (Google's AIP-158 convention), mean the first page.
+        cursor = None
     reader, catalogue = resources.reader, resources.catalogue
     try:
         types = parse_type_filter(sensor_type, catalogue)
