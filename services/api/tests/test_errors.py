@@ -7,6 +7,7 @@ import logging
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
 
 from ev_api import Settings, create_app
 from ev_api.errors import error_responses, storage_unavailable
@@ -101,3 +102,17 @@ async def test_a_crafted_path_cannot_forge_a_log_line(caplog: pytest.LogCaptureF
     assert "\x1b" not in line
     assert "\\x1b[2KFAKE" in line
     assert len(line) < 300
+
+
+@pytest.mark.parametrize("path", ["/nope", "/health", "/api/v1/sensor/ev_001", "/api/v1/ws/nope"])
+def test_a_websocket_to_no_websocket_route_is_a_json_404(client: TestClient, path: str) -> None:
+    # Starlette closed such a handshake, which uvicorn answers with a 403 and an empty text body.
+    with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect(path):
+        pass
+    assert denied.value.status_code == 404
+    assert denied.value.json() == {"detail": "Not Found"}
+
+
+def test_http_to_no_route_is_still_a_json_404(client: TestClient) -> None:
+    response = client.get("/nope")
+    assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})

@@ -249,3 +249,55 @@ def test_invalid_configuration_exits_2_without_a_traceback(
     assert err.startswith("ev-api: invalid configuration: ")
     assert "REDIS_TLS_* settings need REDIS_TLS=true" in err
     assert "Traceback" not in err
+
+
+def _raw_exchange(base: str, request: bytes) -> tuple[int, str, bytes]:
+    """Send ``request`` as is; the answer's status, content type and body."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    content_type = _lower(headers.items()).get("content-type", "")
+    return int(lines[0].split()[1]), content_type, body
+
+
+_WS_HANDSHAKE = (
+    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
+
+
+#: Raw requests, and the status and content type of their answer.
+_BOUNDARY_CASES = [
+    # Refused by uvicorn before the app sees them: its plain-text 400 (docs/security.md).
+    ("G@T /health HTTP/1.1\r\n", (400, "text/plain")),
+    ("GET /api/v1/sensor/\u00e9 HTTP/1.1\r\n", (400, "text/plain")),
+    ("GET /api/v1/sensor/a\x01b HTTP/1.1\r\n", (400, "text/plain")),
+    ("GET /health HTTP/1.1\r\nBad Header: 1\r\n", (400, "text/plain")),
+    # A WebSocket handshake without Sec-WebSocket-Key.
+    (
+        "GET /api/v1/ws/sensor/ev_001 HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+        (400, "text/plain"),
+    ),
+    # Everything that reaches the app is answered in JSON with a detail.
+    ("GET /api/v1/sensor/%C3%A9 HTTP/1.1\r\n", (422, "application/json")),
+    ("GET /api/v1/sensor/%FF HTTP/1.1\r\n", (422, "application/json")),
+    ("OPTIONS /health HTTP/1.1\r\n", (405, "application/json")),
+    ("GET /nope HTTP/1.1\r\n", (404, "application/json")),
+    ("GET /health/nope HTTP/1.1\r\n" + _WS_HANDSHAKE, (404, "application/json")),
+]
+
+
+def test_what_uvicorn_refuses_and_what_the_app_answers(server: str) -> None:
+    for request_head, expected in _BOUNDARY_CASES:
+        close = "" if "Connection:" in request_head else "Connection: close\r\n"
+        request = request_head + f"Host: test\r\nX-API-Key: process-key\r\n{close}\r\n"
+        status, content_type, body = _raw_exchange(server, request.encode())
+        assert (status, content_type.split(";")[0]) == expected, (request_head, body)
+        if expected[1] == "application/json":
+            assert "detail" in json.loads(body)

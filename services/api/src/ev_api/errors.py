@@ -1,12 +1,18 @@
-"""Exception handlers: every error answer is JSON with ``detail``, and bad input is never a 500."""
+"""Exception handlers: every error answer is JSON with ``detail``, and bad input is never a 500.
+
+What uvicorn refuses before the app sees a request (a malformed request line or header, a raw
+non-ASCII path, a broken WebSocket handshake) is uvicorn's own plain-text 400: docs/security.md.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, WebSocket, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from ev_schemas import ErrorResponse, shown
 from ev_storage import InvalidArgument, StorageError, StorageUnavailable, TlsVerificationFailed
@@ -15,6 +21,9 @@ log = logging.getLogger(__name__)
 
 STORAGE_UNAVAILABLE = "storage unavailable"
 INTERNAL_ERROR = "internal error"
+NOT_FOUND = "Not Found"  # Starlette's words for an HTTP path that matches no route
+# The ASGI extension that lets an app answer a WebSocket handshake with an HTTP response.
+_DENIAL_RESPONSE = "websocket.http.response"
 
 
 def _route(request: Request) -> str:
@@ -51,6 +60,23 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
 
 
+def websocket_not_found(fallback: ASGIApp) -> ASGIApp:
+    """The router's answer to a request no route takes: ``fallback`` for HTTP, and for a
+    WebSocket handshake (to an unknown path, or to an HTTP route) a JSON 404 where the server
+    supports denial responses (uvicorn does) rather than a bare 403 with an empty text body."""
+
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await fallback(scope, receive, send)
+        elif _DENIAL_RESPONSE in scope.get("extensions", {}):
+            response = _error(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+            await WebSocket(scope, receive, send).send_denial_response(response)
+        else:
+            await WebSocketClose()(scope, receive, send)
+
+    return not_found
+
+
 def install_error_handlers(app: FastAPI) -> None:
     # Most specific first is irrelevant to Starlette (it walks the MRO), but reads better.
     app.add_exception_handler(StorageUnavailable, storage_unavailable)
@@ -58,6 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidArgument, invalid_argument)
     app.add_exception_handler(StorageError, internal_error)
     app.add_exception_handler(Exception, internal_error)
+    app.router.default = websocket_not_found(app.router.default)
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
