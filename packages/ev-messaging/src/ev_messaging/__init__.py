@@ -18,6 +18,7 @@ from ev_messaging.errors import (
     TopologyError,
     Unroutable,
 )
+from ev_messaging.pika_logs import HandledPikaErrors, install_pika_log_filter
 from ev_messaging.publisher import CONTENT_TYPE, Publisher, PublisherStats
 from ev_messaging.settings import AmqpSettings, safe_url
 from ev_messaging.tls import TlsSettings
@@ -57,6 +58,7 @@ __all__ = [
     "ConsumerStats",
     "Delivery",
     "Fatal",
+    "HandledPikaErrors",
     "MessagingError",
     "PublishNacked",
     "Publisher",
@@ -70,6 +72,7 @@ __all__ = [
     "Unroutable",
     "__version__",
     "declare_topology",
+    "install_pika_log_filter",
     "queue_arguments",
     "routing_key",
     "safe_url",

@@ -36,6 +36,7 @@ from ev_messaging.errors import (
     from_pika,
 )
 from ev_messaging.inbox import Inbox
+from ev_messaging.pika_logs import install_pika_log_filter
 from ev_messaging.settings import AmqpSettings
 from ev_messaging.silence import SilenceWatch
 from ev_messaging.topology import TopologySettings, declare_topology
@@ -176,17 +177,25 @@ class BatchConsumer:
         logger.info("consumer stopped")
 
     def _run(self) -> None:
+        # pika logs each failure it raises to us at ERROR with tracebacks; here it is one line.
+        install_pika_log_filter()
         backoff = Backoff(self._settings.retry_delay, self._settings.max_retry_delay)
         connected_before = False
         first = 0  # the URL tried first
+        outage_since: float | None = None  # one WARNING per outage; the retries at INFO
         while not self._stopping:
             try:
                 self._connection, connected_to = self._connect(first)
             except BrokerUnavailable as exc:
                 delay = backoff.next_delay()
-                logger.warning("broker unavailable (%s); retrying in %.1fs", exc, delay)
+                level = logging.WARNING if outage_since is None else logging.INFO
+                outage_since = outage_since or time.monotonic()
+                logger.log(level, "broker unavailable (%s); retrying in %.1fs", exc, delay)
                 self._wait(delay, None)
                 continue
+            if outage_since is not None:
+                logger.info("broker back after %.1fs", time.monotonic() - outage_since)
+                outage_since = None
             if connected_before:
                 self._counts["reconnects"] += 1
             connected_before = True
@@ -207,6 +216,7 @@ class BatchConsumer:
                 # The deliveries in hand are dropped with their inbox: their tags died with the
                 # channel, and the broker delivers the messages again.
                 logger.warning("consuming interrupted (%s); reconnecting", error)
+                outage_since = time.monotonic()
                 self._wait(backoff.next_delay(), None)
             finally:
                 silence.stop()

@@ -19,6 +19,7 @@ import pika.exceptions
 from pika.adapters.select_connection import IOLoop
 
 from ev_messaging.errors import CONNECT_ERRORS, BrokerUnavailable, MessagingError, from_pika
+from ev_messaging.pika_logs import install_pika_log_filter
 from ev_messaging.settings import AmqpSettings, safe_url
 from ev_messaging.topology import TopologySettings, declare_topology
 
@@ -200,6 +201,7 @@ def connect(
     a certificate that does not verify, a conflicting topology) are raised at once, since the
     next URL would not fix them.
     """
+    install_pika_log_filter()  # connection failures are translated and reported here
     errors: list[str] = []
     for params, url in zip(settings.parameters(), settings.urls, strict=True):
         link: Link | None = None
