@@ -3,6 +3,10 @@
 pika connections are not thread-safe, so the poller never touches the consuming connection; it
 opens its own and asks for each queue's counts with a passive ``queue.declare`` every few seconds.
 Between polls it serves that connection (heartbeats) rather than sleeping.
+
+A queue the broker does not know (404) before the poller has ever seen it is "not declared yet"
+(at start-up the poller may run before the consumer has declared the topology): DEBUG. One that
+existed and is gone is a WARNING, once until it is back.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from ev_consumer.metrics import ConsumerMetrics
-from ev_messaging import AmqpSettings
-from ev_messaging.errors import CONNECT_ERRORS
+from ev_messaging import AmqpSettings, install_pika_log_filter
+from ev_messaging.errors import CONNECT_ERRORS, from_pika
 
 log = logging.getLogger(__name__)
+
+_NOT_FOUND = 404
 
 #: Longest single wait, so that stop() is seen promptly.
 _TICK = 0.5
@@ -50,7 +56,10 @@ class QueuePoller:
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._shown: set[str] = set()
+        self._seen: set[str] = set()  # queues the broker has ever answered for
+        self._missing: set[str] = set()  # seen queues now missing, already reported
         self._failing = False
+        install_pika_log_filter()  # its lost connections are reported here, once per outage
 
     def poll(self) -> None:
         """Read every queue's counts once, connecting first if needed."""
@@ -63,7 +72,7 @@ class QueuePoller:
             self._forget_all()
             self._drop()
             if not self._failing:
-                log.warning("queue depths unavailable: %s", exc or type(exc).__name__)
+                log.warning("queue depths unavailable: %s", describe(exc))
             self._failing = True
             return
         self._metrics.broker_up.set(1)
@@ -110,14 +119,24 @@ class QueuePoller:
     def _poll_queue(self, channel: BlockingChannel, queue: str) -> BlockingChannel:
         try:
             declared = channel.queue_declare(queue, passive=True)
-        except pika.exceptions.ChannelClosedByBroker:
-            # The queue does not exist (yet): the broker closed the channel; open another.
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            # The broker closed the channel (the queue does not exist, or may not be read).
             self._forget(queue)
+            self._report_missing(queue, exc)
             return self._open_channel()
         self._metrics.queue_ready.labels(queue).set(declared.method.message_count)
         self._metrics.queue_consumers.labels(queue).set(declared.method.consumer_count)
         self._shown.add(queue)
+        self._seen.add(queue)
+        self._missing.discard(queue)
         return channel
+
+    def _report_missing(self, queue: str, exc: pika.exceptions.ChannelClosedByBroker) -> None:
+        if exc.reply_code == _NOT_FOUND and queue not in self._seen:
+            log.debug("queue %s not declared yet", queue)
+        elif queue not in self._missing:
+            self._missing.add(queue)
+            log.warning("queue %s unavailable: %s %s", queue, exc.reply_code, exc.reply_text)
 
     def _pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -150,3 +169,10 @@ class QueuePoller:
         if connection is not None and connection.is_open:
             with contextlib.suppress(*CONNECT_ERRORS):
                 connection.close()
+
+
+def describe(exc: BaseException) -> str:
+    """Why the broker could not be read, never empty: pika's connection errors often have no
+    message of their own (``str()`` is ``""``), so the translated error, else the class."""
+    text = str(from_pika(exc))
+    return text if text else f"{type(exc).__name__}: {exc!r}"
