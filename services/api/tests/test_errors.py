@@ -116,3 +116,22 @@ def test_a_websocket_to_no_websocket_route_is_a_json_404(client: TestClient, pat
 def test_http_to_no_route_is_still_a_json_404(client: TestClient) -> None:
     response = client.get("/nope")
     assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})
+
+
+def test_an_unexpected_error_is_logged_once_and_stops_in_the_app(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: Starlette re-raised it after the 500 for the server to log: a second traceback.
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    # raise_server_exceptions: anything leaving the app would be raised here, as uvicorn logs it.
+    with caplog.at_level(logging.INFO), TestClient(app, raise_server_exceptions=True) as client:
+        response = client.get("/boom")
+    assert (response.status_code, response.json()) == (500, {"detail": "internal error"})
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.exc_info] == [
+        ("ev_api.errors", "GET '/boom' failed")
+    ]

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from ev_api.__about__ import __version__
 from ev_api.auth import require_api_key
 from ev_api.deps import Resources, get_settings, resolve_settings
-from ev_api.errors import install_error_handlers
+from ev_api.errors import InternalErrors, install_error_handlers
 from ev_api.live import LiveHub
 from ev_api.metrics import ApiMetrics, MetricsMiddleware
 from ev_api.ratelimit import RateLimiter, enforce_rate_limit
@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     api_metrics.routes.add(metrics.router)
     api_metrics.routes.add(sensors.router, API_PREFIX)
     api_metrics.routes.add(live.router, API_PREFIX)
+    # Inside the metrics, so that they count the 500 it answers.
+    app.add_middleware(InternalErrors)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
     return app
 

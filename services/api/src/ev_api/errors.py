@@ -11,7 +11,7 @@ import logging
 from fastapi import FastAPI, Request, WebSocket, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
 from ev_schemas import ErrorResponse, shown
@@ -60,6 +60,42 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
 
 
+class InternalErrors:
+    """Pure ASGI middleware: an HTTP request that raises unexpectedly is a JSON 500, logged once
+    with its traceback, and the exception stops here.
+
+    Starlette's own last-resort handler answers the same 500 but re-raises for the server to log,
+    so each bug was logged twice, the second time by uvicorn without the request. Once the answer
+    has started, nothing can be answered: the exception goes on and the server drops the
+    connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception as exc:
+            if started:
+                raise
+            request = Request(scope)
+            log.error("%s %s failed", request.method, _route(request), exc_info=exc)
+            await _error(status.HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR)(
+                scope, receive, send
+            )
+
+
 def websocket_not_found(fallback: ASGIApp) -> ASGIApp:
     """The router's answer to a request no route takes: ``fallback`` for HTTP, and for a
     WebSocket handshake (to an unknown path, or to an HTTP route) a JSON 404 where the server
@@ -83,6 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TlsVerificationFailed, certificate_rejected)
     app.add_exception_handler(InvalidArgument, invalid_argument)
     app.add_exception_handler(StorageError, internal_error)
+    # What escapes every handler (outside a request's middleware too, e.g. in MetricsMiddleware).
     app.add_exception_handler(Exception, internal_error)
     app.router.default = websocket_not_found(app.router.default)
 
