@@ -18,12 +18,14 @@ from ev_storage import (
     InvalidArgument,
     InvalidCursor,
     InvalidKey,
+    Position,
     ReadingReader,
     ReadingWriter,
     StorageError,
     StorageSettings,
     StorageUnavailable,
     UnknownSensorType,
+    encode_cursor,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -210,6 +212,41 @@ def test_history_bounds_anywhere_in_years_1_to_9999(
             await client.aclose()
 
     assert anyio.run(read) == ([reading] if start <= reading.timestamp <= end else [])
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ms=st.integers(0, 10**120) | st.integers(T0_MS - 5, T0_MS + 5),
+    sensor_type=st.sampled_from(["battery", "speed", "a", "zzz"]),
+    start=_MOMENTS,
+)
+def test_any_well_formed_cursor_reads_after_its_position(
+    redis_client: redis.Redis,
+    redis_url: str,
+    key_prefix: str,
+    ms: int,
+    sensor_type: str,
+    start: datetime,
+) -> None:
+    """A cursor is client input: any position it names, however far, is only a lower bound."""
+    storage = StorageSettings(key_prefix=f"{key_prefix}{uuid.uuid4().hex[:8]}:")
+    reading = make_reading(0, 1.0)
+    ReadingWriter(redis_client, storage).store(reading)
+    cursor = encode_cursor(Position(ms, sensor_type))
+    end = datetime.max.replace(tzinfo=UTC)
+
+    async def read() -> list[Reading]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            reader = ReadingReader(client, storage, CATALOGUE)
+            return (await reader.history(SENSOR, start=start, end=end, cursor=cursor)).items
+        finally:
+            await client.aclose()
+
+    after = (ms, sensor_type) < (T0_MS, "battery")
+    assert anyio.run(read) == ([reading] if after and start <= reading.timestamp else [])
 
 
 async def _all_pages(
