@@ -177,8 +177,6 @@ class BatchConsumer:
         logger.info("consumer stopped")
 
     def _run(self) -> None:
-        # pika logs each failure it raises to us at ERROR with tracebacks; here it is one line.
-        install_pika_log_filter()
         backoff = Backoff(self._settings.retry_delay, self._settings.max_retry_delay)
         connected_before = False
         first = 0  # the URL tried first
@@ -241,6 +239,9 @@ class BatchConsumer:
         once (the next node would refuse them too); :class:`BrokerUnavailable` names every URL
         tried when none answers.
         """
+        # pika logs each failure it raises to us at ERROR with tracebacks (the start-up check
+        # included): here it is one line, ours.
+        install_pika_log_filter()
         unavailable: list[str] = []
         settings = self._settings
         candidates = list(enumerate(zip(settings.parameters(), settings.safe_urls, strict=True)))

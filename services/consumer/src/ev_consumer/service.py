@@ -182,9 +182,9 @@ def run(stop_requested: bool = False) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        # pika logs every failed connect at ERROR, with a traceback; ev-messaging's errors say
-        # the same once, in our own words (a warning while retrying, one line when fatal).
-        logging.getLogger("pika").setLevel(logging.CRITICAL)
+        # pika narrates every connect at INFO; ev-messaging logs the node reached. Its ERROR
+        # records of failures we handle are moved to DEBUG by ev-messaging's filter.
+        logging.getLogger("pika").setLevel(logging.WARNING)
     try:
         client = redis_client(settings)
     except RedisCertificateRejected as exc:  # a cluster client connects at once

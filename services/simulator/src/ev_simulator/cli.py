@@ -80,9 +80,9 @@ def _configure_logging(level: str) -> None:
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        # pika logs every failed connect at ERROR, with a traceback; ev-messaging's errors say
-        # the same once, in our own words.
-        logging.getLogger("pika").setLevel(logging.CRITICAL)
+        # pika narrates every connect at INFO; ev-messaging logs the node reached. Its ERROR
+        # records of failures we handle are moved to DEBUG by ev-messaging's filter.
+        logging.getLogger("pika").setLevel(logging.WARNING)
 
 
 @contextmanager
