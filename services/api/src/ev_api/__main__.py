@@ -26,7 +26,7 @@ def main() -> int:
     except ValidationError as exc:
         print(f"ev-api: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, access_log=settings.api_access_log)
     if settings.redis_tls:
         try:
             asyncio.run(check_redis_tls(settings))
