@@ -102,7 +102,7 @@ class SendDeadlineProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._closed_by_server = False
+        self._app_closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         sock = transport.get_extra_info("socket")
@@ -113,10 +113,13 @@ class SendDeadlineProtocol(WebSocketsSansIOProtocol):
         super().connection_made(transport)
 
     async def send(self, message: Any) -> None:
-        if self._closed_by_server:
-            # uvicorn would raise RuntimeError (a send after a close): for the app the client is
-            # gone, as after any disconnect.
+        if self.close_sent and not self._app_closed:
+            # The server closed (send deadline, keepalive, a frame over WS_MAX_MESSAGE_BYTES):
+            # uvicorn would raise RuntimeError, but for the app the client is gone, as after
+            # any disconnect.
             raise ClientDisconnected()
+        if message["type"] == "websocket.close":
+            self._app_closed = True
         if not self.writable.is_set() and not self.disconnected:
             try:
                 await asyncio.wait_for(self.writable.wait(), self.send_timeout)
@@ -131,8 +134,7 @@ class SendDeadlineProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if self.close_timer is not None and message["type"] == "websocket.close":
             # uvicorn's timer closes the transport, which then waits for the buffer to drain.
-            self.close_timer.cancel()
-            self.close_timer = self.loop.call_later(self.send_timeout, self._reset)
+            self._reset_later()
 
     def keepalive_timeout(self) -> None:
         # As uvicorn's, but ending in a reset, not a close that waits for a silent reader.
@@ -142,16 +144,22 @@ class SendDeadlineProtocol(WebSocketsSansIOProtocol):
             return
         self._close_and_reset(1011, "keepalive ping timeout")
 
+    def handle_parser_exception(self) -> None:
+        super().handle_parser_exception()  # close 1009 (or 1002), then a close that waits
+        self._reset_later()
+
     def _close_and_reset(self, code: int, reason: str) -> None:
         """Queue a close frame behind what the client has not read; reset the connection if the
         client has not taken it ``send_timeout`` later (uvicorn's close timer, so the end of the
         app does not close the transport first)."""
-        self._closed_by_server = True
         self.stop_keepalive()
         self.conn.send_close(code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self._reset_later()
+
+    def _reset_later(self) -> None:
         if self.close_timer is not None:
             self.close_timer.cancel()
         self.close_timer = self.loop.call_later(self.send_timeout, self._reset)
