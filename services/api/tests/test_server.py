@@ -21,6 +21,7 @@ from test_main import Server
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from ev_api.server import uvicorn_options
 from ev_api.settings import Settings
 from ev_storage import ReadingWriter, StorageSettings
 
@@ -215,3 +216,19 @@ def test_trusted_proxies_are_addresses_or_networks() -> None:
     assert Settings().trusted_proxies == ()
     with pytest.raises(ValidationError, match=r"proxy\.example"):
         Settings(trusted_proxies="proxy.example")
+
+
+def test_uvicorn_options_carry_the_settings() -> None:
+    options = uvicorn_options(
+        Settings(
+            trusted_proxies="10.0.0.0/8",
+            api_max_header_bytes=8192,
+            ws_max_message_bytes=2048,
+            ws_send_timeout_s=3,
+        )
+    )
+    assert (options["proxy_headers"], options["forwarded_allow_ips"]) == (True, ["10.0.0.0/8"])
+    assert options["http"].max_head_bytes == 8192
+    assert (options["ws_max_size"], options["ws"].send_timeout) == (2048, 3)
+    untrusting = uvicorn_options(Settings())
+    assert (untrusting["proxy_headers"], untrusting["forwarded_allow_ips"]) == (False, None)
