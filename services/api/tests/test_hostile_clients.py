@@ -1,9 +1,9 @@
 """Hostile connections against ``python -m ev_api``: its resident memory stays bounded.
 
-Clients that need no key do their worst at once: request heads of 32 MiB, WebSocket frames of
-16 MiB (with a wrong key, and without keys), and authenticated WebSockets that never read while
-readings stream. The process's RSS is sampled throughout; figures go to the JUnit report
-(``record_property``). Run by the ``faults`` session and the API's own tests (about 15 s).
+Eight connections of each kind at once: request heads of 32 MiB and WebSocket frames of 16 MiB
+(with a wrong key and with the right one), and authenticated WebSockets that never read while
+readings stream. The process's RSS is sampled throughout; the figures go to the JUnit report as
+suite properties. Run by the ``faults`` session and the API's own tests (about 6 s).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_rss_stays_bounded_under_hostile_connections(
     api: Server,
     redis_url: str,
     key_prefix: str,
-    record_property: Callable[[str, object], None],
+    record_testsuite_property: Callable[[str, object], None],
 ) -> None:
     ws_base = api.base.replace("http", "ws") + WS_PATH
     pid = api.process.pid
@@ -149,7 +149,7 @@ def test_rss_stays_bounded_under_hostile_connections(
     after = rss_mib(pid)
     figures = {"rss_before_mib": before, "rss_peak_mib": sampler.peak, "rss_after_mib": after}
     for name, value in figures.items():
-        record_property(name, round(value, 1))
+        record_testsuite_property(name, round(value, 1))
     print(f"\nAPI RSS under hostile connections: {figures}")  # shown with -s / -rA
     assert sampler.peak - before < MAX_GROWTH_MIB, figures
     assert dropped, "silent readers still connected after 30 s"

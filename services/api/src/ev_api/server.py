@@ -8,7 +8,7 @@ client can make the process hold is decided here:
 - a WebSocket message up to ``WS_MAX_MESSAGE_BYTES`` (uvicorn's ``ws_max_size``): websockets
   refuses a larger frame from its header, with close 1009, before reading its payload;
 - a WebSocket send waits at most ``WS_SEND_TIMEOUT_S`` for a client that does not read; the client
-  is then sent close 1013 and, if it still does not read, its connection is aborted as long again
+  is then sent close 1013 and, if it still does not read, its connection is reset as long again
   later (a closed transport otherwise waits for its buffer to drain, forever);
 - ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed from ``TRUSTED_PROXIES`` only.
 
