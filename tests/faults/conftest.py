@@ -3,6 +3,7 @@ and the session's figures written to ``.reports/faults.json``."""
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,10 @@ from tests.faults.live import LiveCounter
 from tests.faults.report import FaultReport
 from tests.faults.scenario import Scenario
 from tests.faults.support import Consumers, RedisServer, consumer_env, reap
+
+# The API's schemathesis test, which this session runs too (noxfile's API_FAULT_TESTS): 1,000
+# examples per operation here, 30 in the API's own quick run. Read when the test runs.
+os.environ.setdefault("API_FUZZ_EXAMPLES", "1000")
 
 
 @pytest.fixture(autouse=True)

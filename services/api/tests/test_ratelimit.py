@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 
 import pytest
@@ -93,7 +94,8 @@ def test_websocket_connections_count(
 async def test_limiter_with_redis_down(closed_port: int) -> None:
     client = redis.asyncio.Redis(port=closed_port, socket_connect_timeout=0.3)
     try:
-        options = {"prefix": "p:", "limit": 1, "timeout": 0.5}
+        # Time for redis-py's own retries of the refused connection: refused is not hung.
+        options = {"prefix": "p:", "limit": 1, "timeout": 5.0}
         opened = RateLimiter(client, fail_open=True, **options)  # type: ignore[arg-type]
         assert (await opened.hit("addr:x")).allowed
         closed = RateLimiter(client, fail_open=False, **options)  # type: ignore[arg-type]
@@ -144,3 +146,36 @@ def test_the_check_is_one_script_call_per_request(
     calls.pop("config|resetstat", None)
     # Redis counts the script's own INCR and PTTL too; no PEXPIRE: the window was already open.
     assert calls == {"evalsha": 20, "incr": 20, "pttl": 20, "get": 20}
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+def test_a_hung_redis_is_a_prompt_503_in_either_mode(
+    make_private_client: Callable[..., TestClient], private_redis: PrivateRedis, fail_open: bool
+) -> None:
+    """Redis frozen: the limiter's timeout is the only wait, REST and WebSocket alike. (Failing
+    open, the request used to go on to wait as long again in the route; the WebSocket then
+    waited for its subscription, twice as long.)"""
+    timeout = 0.6
+    client = make_private_client(
+        redis_socket_timeout_s=timeout, rate_limit_per_minute=100, rate_limit_fail_open=fail_open
+    )
+    assert client.get(LATEST).status_code == 404  # connections open, script loaded
+    detail = "storage unavailable" if fail_open else "rate limiter unavailable"
+    private_redis.pause()
+    try:
+        started = time.monotonic()
+        response = client.get(LATEST)
+        elapsed = time.monotonic() - started
+        assert (response.status_code, response.json()) == (503, {"detail": detail})
+        assert elapsed <= 1.0, f"503 after {elapsed:.2f} s"
+        started = time.monotonic()
+        with (
+            client.websocket_connect("/api/v1/ws/sensor/ev_001") as ws,
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            ws.receive_text()
+        elapsed = time.monotonic() - started
+        assert (closed.value.code, closed.value.reason) == (1013, detail)
+        assert elapsed <= 1.0, f"closed after {elapsed:.2f} s"
+    finally:
+        private_redis.resume()

@@ -121,12 +121,19 @@ def test_storage_unavailable_closes_try_again_later(
 
 
 def test_slow_client_is_disconnected(
-    make_client: Callable[..., TestClient], redis_client: redis.Redis, key_prefix: str
+    make_client: Callable[..., TestClient],
+    redis_client: redis.Redis,
+    key_prefix: str,
+    writer: ReadingWriter,
 ) -> None:
     client = make_client(ws_queue_size=1)
     channel = KeyLayout(key_prefix).live_channel("ev_001")
     burst = 300
+    writer.store_many([reading("speed", 0, 10)])
     with client.websocket_connect(f"{WS}/ev_001") as ws:
+        # The snapshot comes after the subscription is confirmed: nothing of the burst is lost
+        # (published earlier, it could be, and the test then waited forever for the rest).
+        assert ws.receive_json()["sensor_type"] == "speed"
         # Published in one go, the burst reaches the hub faster than one client can be sent to.
         with redis_client.pipeline(transaction=False) as pipe:
             for second in range(burst):

@@ -28,6 +28,10 @@ ENV_NAMES = [
     "HISTORY_MAX_LIMIT",
     "WS_QUEUE_SIZE",
     "LOG_LEVEL",
+    "TRUSTED_PROXIES",
+    "API_MAX_HEADER_BYTES",
+    "WS_MAX_MESSAGE_BYTES",
+    "WS_SEND_TIMEOUT_S",
 ]
 
 
@@ -50,6 +54,9 @@ def test_defaults() -> None:
     assert settings.ws_queue_size == 256
     assert settings.log_level == "info"
     assert settings.redis_socket_timeout_s == 2.0
+    assert settings.trusted_proxies == ()
+    assert (settings.api_max_header_bytes, settings.ws_max_message_bytes) == (16384, 4096)
+    assert settings.ws_send_timeout_s == 10.0
     assert settings.storage() == StorageSettings(history_retention=timedelta(days=7))
 
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ev_api.app import create_app
 from ev_api.deps import get_settings
 from ev_api.logs import configure_logging
+from ev_api.server import uvicorn_options
 from ev_api.storage_client import check_redis_tls
 from ev_storage import TlsVerificationFailed
 
@@ -26,7 +27,7 @@ def main() -> int:
     except ValidationError as exc:
         print(f"ev-api: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, access_log=settings.api_access_log)
     if settings.redis_tls:
         try:
             asyncio.run(check_redis_tls(settings))
@@ -34,20 +35,7 @@ def main() -> int:
             # Configuration, like an invalid setting: one plain line, never plain text instead.
             print(f"ev-api: {exc}", file=sys.stderr)
             return 2
-    uvicorn.run(
-        create_app(settings, freeze_gc=True),
-        host=settings.api_host,
-        port=settings.api_port,
-        # uvicorn's loggers propagate to the root handler configured above (JSON or text)
-        # instead of getting uvicorn's own formatters.
-        log_config=None,
-        log_level=settings.log_level,
-        access_log=settings.api_access_log,
-        # uvicorn pings every WebSocket and closes one whose pong does not come back in time:
-        # dead clients (a laptop lid closed, a NAT that forgot the flow) free their queue.
-        ws_ping_interval=settings.ws_ping_interval_s or None,
-        ws_ping_timeout=settings.ws_ping_timeout_s,
-    )
+    uvicorn.run(create_app(settings, freeze_gc=True), **uvicorn_options(settings))
     return 0
 
 

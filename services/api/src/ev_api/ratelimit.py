@@ -25,6 +25,7 @@ from starlette.requests import HTTPConnection
 
 from ev_api.auth import API_KEY_HEADER, API_KEY_QUERY
 from ev_api.deps import SettingsDep
+from ev_api.errors import STORAGE_UNAVAILABLE
 from ev_storage import AsyncClient
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,16 @@ return {count, ttl}
 
 
 class LimiterUnavailable(Exception):
-    """Redis did not answer the limiter in time (and the limiter fails closed)."""
+    """Redis failed the limiter and the request must be refused: the limiter fails closed, or
+    Redis hangs (``hung``), where the route's own read would only wait as long again."""
+
+    def __init__(self, reason: str, *, hung: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hung = hung
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +77,8 @@ def identity_key(prefix: str, identity: str) -> str:
 class RateLimiter:
     """``limit`` requests per client per minute; ``fail_open`` decides what a Redis failure means.
 
-    ``timeout`` bounds the whole check (retries included), so a hung Redis costs at most that.
+    ``timeout`` bounds the whole check (retries included), so a hung Redis costs at most that;
+    a hung Redis is refused in both modes, so a request waits for Redis once, not twice.
     """
 
     def __init__(
@@ -81,12 +92,16 @@ class RateLimiter:
 
     async def hit(self, identity: str) -> Decision:
         """Count one request of ``identity``; :class:`LimiterUnavailable` if Redis fails and the
-        limiter fails closed (failing open, the request is allowed and a warning logged)."""
+        limiter fails closed (failing open, the request is allowed and a warning logged), and
+        whenever Redis does not answer in time: failing open would only send the request on to
+        wait for the same hung Redis in the route (twice the time to its 503)."""
         key = identity_key(self._prefix, identity)
         try:
             async with asyncio.timeout(self._timeout):
                 count, ttl_ms = await self._script(keys=[key], args=[WINDOW_MS])
-        except (redis_errors.RedisError, OSError, TimeoutError) as exc:
+        except (redis_errors.TimeoutError, TimeoutError) as exc:
+            raise LimiterUnavailable(str(exc) or "Redis timed out", hung=True) from exc
+        except (redis_errors.RedisError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
             if self.fail_open:
                 log.warning("rate limiter: Redis failed (%s); request allowed (fail open)", reason)
@@ -96,6 +111,12 @@ class RateLimiter:
         return Decision(
             allowed=int(count) <= self.limit, count=int(count), retry_after_s=retry_after
         )
+
+
+def refusal(limiter: RateLimiter) -> str:
+    """The ``detail`` of a 503 from the limiter: failing open, Redis being unavailable is what
+    the route would have answered ("storage unavailable"); failing closed, the limiter's own."""
+    return STORAGE_UNAVAILABLE if limiter.fail_open else LIMITER_UNAVAILABLE
 
 
 def client_identity(connection: HTTPConnection, *, keyed: bool) -> str:
@@ -129,8 +150,9 @@ async def enforce_rate_limit(
         return
     try:
         decision = await limiter.hit(client_identity(request, keyed=settings.auth_enabled))
-    except LimiterUnavailable:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, LIMITER_UNAVAILABLE) from None
+    except LimiterUnavailable as exc:
+        log.warning("rate limiter: Redis failed (%s); request refused", exc)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, refusal(limiter)) from None
     if not decision.allowed:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,

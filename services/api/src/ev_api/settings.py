@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from typing import Annotated, Literal, Self
 
@@ -52,6 +53,17 @@ class Settings(BaseSettings):
     api_access_log: bool = False
     #: Accepted values of the X-API-Key header; empty turns authentication off.
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    #: Addresses or networks of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are
+    #: believed (uvicorn's ``forwarded_allow_ips``); empty: those headers are ignored, the peer
+    #: address is the client (for the per-address rate limit too).
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Largest request head (request line and headers) read before answering 431.
+    api_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    #: Largest WebSocket message a client may send (clients send nothing but control frames and
+    #: small text); a larger one closes the connection with 1009 before it is buffered.
+    ws_max_message_bytes: int = Field(default=4 * 1024, ge=125)
+    #: Seconds a WebSocket's send may wait for the client to read before the client is dropped.
+    ws_send_timeout_s: float = Field(default=10.0, gt=0)
     sensor_types: Annotated[tuple[str, ...], NoDecode] = tuple(t.name for t in DEFAULT_TYPES)
     history_default_limit: int = Field(default=100, ge=1)
     history_max_limit: int = Field(default=1000, ge=1)
@@ -69,10 +81,24 @@ class Settings(BaseSettings):
     #: ``json``, ``text``, or ``auto``: text when stderr is a terminal, JSON otherwise.
     log_format: LogFormat = "auto"
 
-    @field_validator("api_keys", "sensor_types", mode="before")
+    @field_validator("api_keys", "sensor_types", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is neither an IP address, a network (CIDR) nor '*'"
+                ) from None
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

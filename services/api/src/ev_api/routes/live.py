@@ -22,11 +22,11 @@ from ev_api.deps import SettingsDep, get_resources, unknown_query_names
 from ev_api.live import LiveReading, LiveUnavailable, Signal, Subscription
 from ev_api.params import parse_type_filter
 from ev_api.ratelimit import (
-    LIMITER_UNAVAILABLE,
     RATE_LIMITED,
     LimiterUnavailable,
     RateLimiter,
     client_identity,
+    refusal,
 )
 from ev_schemas import check_sensor_id
 from ev_storage import ReadingReader, StorageUnavailable
@@ -95,7 +95,7 @@ async def _count_connection(
     try:
         decision = await limiter.hit(client_identity(websocket, keyed=keyed))
     except LimiterUnavailable:
-        raise _Close(status.WS_1013_TRY_AGAIN_LATER, LIMITER_UNAVAILABLE) from None
+        raise _Close(status.WS_1013_TRY_AGAIN_LATER, refusal(limiter)) from None
     if not decision.allowed:
         raise _Close(
             status.WS_1013_TRY_AGAIN_LATER,
