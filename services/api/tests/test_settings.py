@@ -53,7 +53,7 @@ def test_defaults() -> None:
     assert (settings.history_default_limit, settings.history_max_limit) == (100, 1000)
     assert settings.ws_queue_size == 256
     assert settings.log_level == "info"
-    assert settings.redis_socket_timeout_s == 2.0
+    assert settings.redis_socket_timeout_s == 1.0
     assert settings.trusted_proxies == ()
     assert (settings.api_max_header_bytes, settings.ws_max_message_bytes) == (16384, 4096)
     assert settings.ws_send_timeout_s == 10.0

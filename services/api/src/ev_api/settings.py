@@ -42,8 +42,10 @@ class Settings(BaseSettings):
     redis_tls_key_file: FilePath | None = None
     #: Skip certificate and host name verification: for a self-signed test server only.
     redis_tls_insecure: bool = False
-    #: Seconds to connect or to wait for one reply; keeps /health and requests from hanging.
-    redis_socket_timeout_s: float = Field(default=2.0, gt=0)
+    #: Seconds to connect or to wait for one reply; keeps /health and requests from hanging. A
+    #: hung Redis costs a request one of these (the rate limiter's check included), so it is the
+    #: time to a 503: 1 s by default (the API's replies are small; the consumer's default is 2 s).
+    redis_socket_timeout_s: float = Field(default=1.0, gt=0)
     #: The storage's history retention, as the consumer has it (shared with ev-storage's reader).
     history_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     api_host: str = "127.0.0.1"
