@@ -16,6 +16,16 @@ from tests.faults.report import FaultReport
 from tests.faults.scenario import Scenario
 from tests.faults.support import Consumers, RedisServer, consumer_env, reap
 
+FAULTS_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this folder is a fault test (`nox -s faults` selects by the marker)."""
+    for item in items:
+        if FAULTS_DIR in item.path.parents:
+            item.add_marker(pytest.mark.faults)
+
+
 # The API's schemathesis test, which this session runs too (noxfile's API_FAULT_TESTS): 1,000
 # examples per operation here, 30 in the API's own quick run. Read when the test runs.
 os.environ.setdefault("API_FUZZ_EXAMPLES", "1000")

@@ -26,6 +26,8 @@ from websockets.sync.client import connect
 
 from ev_storage import ReadingWriter, StorageSettings
 
+pytestmark = pytest.mark.faults
+
 MIB = 1024 * 1024
 CONNECTIONS = 8  # of each kind
 #: Growth allowed over the idle process: the bounds make it a few MiB (16 KiB heads, 4 KiB

@@ -21,6 +21,8 @@ from _private_redis import PrivateRedis
 
 from ev_storage import ReadingWriter, StorageSettings
 
+pytestmark = pytest.mark.faults
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

@@ -21,6 +21,8 @@ from schemathesis.core.result import Ok
 
 from ev_storage import ReadingWriter
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.fixture
 def seeded_client(client: TestClient, writer: ReadingWriter) -> TestClient:

@@ -17,6 +17,8 @@ from starlette.websockets import WebSocketDisconnect
 from ev_api.ratelimit import LimiterUnavailable, RateLimiter, identity_key
 from ev_storage import ReadingWriter
 
+pytestmark = pytest.mark.faults
+
 LATEST = "/api/v1/sensor/ev_001/battery"
 
 

@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 
 from ev_storage import ReadingWriter, StorageSettings
 
+pytestmark = pytest.mark.faults
+
 TIMEOUT_S = 0.5
 LATEST = "/api/v1/sensor/ev_001"
 ROUTES = [LATEST, f"{LATEST}/battery", f"{LATEST}/history", f"{LATEST}/summary"]

@@ -25,6 +25,8 @@ from ev_api.server import uvicorn_options
 from ev_api.settings import Settings
 from ev_storage import ReadingWriter, StorageSettings
 
+pytestmark = pytest.mark.faults
+
 WS_PATH = "/api/v1/ws/sensor/ev_001"
 TCP_ESTABLISHED = 1
 
