@@ -24,9 +24,9 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingConnection
 
 from ev_messaging.backoff import Backoff
+from ev_messaging.connect import connect_first
 from ev_messaging.delivery import MAX_ERROR_LENGTH, BatchHandler, Delivery, Rejection
 from ev_messaging.errors import (
-    CONNECT_ERRORS,
     AuthenticationFailed,
     BrokerUnavailable,
     Fatal,
@@ -36,7 +36,6 @@ from ev_messaging.errors import (
     from_pika,
 )
 from ev_messaging.inbox import Inbox
-from ev_messaging.pika_logs import install_pika_log_filter
 from ev_messaging.settings import AmqpSettings
 from ev_messaging.silence import SilenceWatch
 from ev_messaging.topology import TopologySettings, declare_topology
@@ -233,30 +232,10 @@ class BatchConsumer:
 
     def _connect(self, first: int = 0) -> tuple[BlockingConnection, int]:
         """A connection to the first URL that answers, in order from the ``first``-th (then
-        round), and that URL's index; the log names that node.
-
-        Refused credentials or permissions and a certificate that does not verify are raised at
-        once (the next node would refuse them too); :class:`BrokerUnavailable` names every URL
-        tried when none answers.
-        """
-        # pika logs each failure it raises to us at ERROR with tracebacks (the start-up check
-        # included): here it is one line, ours.
-        install_pika_log_filter()
-        unavailable: list[str] = []
-        settings = self._settings
-        candidates = list(enumerate(zip(settings.parameters(), settings.safe_urls, strict=True)))
-        for index, (params, url) in candidates[first:] + candidates[:first]:
-            try:
-                connection = pika.BlockingConnection(params)
-            except CONNECT_ERRORS as exc:
-                error = from_pika(exc, address=f"{params.host}:{params.port}")
-                if not isinstance(error, BrokerUnavailable):
-                    raise error from exc
-                unavailable.append(f"{url}: {error}")
-                continue
-            logger.info("consumer connected to %s", url)
-            return connection, index
-        raise BrokerUnavailable("; ".join(unavailable))
+        round), and that URL's index; see :func:`~ev_messaging.connect.connect_first`."""
+        return connect_first(
+            self._settings, BlockingConnection, start=first, client_name="consumer", log=logger
+        )
 
     def _close(self) -> None:
         connection, self._connection = self._connection, None
