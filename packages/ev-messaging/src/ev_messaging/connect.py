@@ -54,10 +54,10 @@ def connect_first(
     """
     # pika logs each failure it raises to us at ERROR, with tracebacks: here it is one line, ours.
     install_pika_log_filter()
-    count = len(settings.urls)
     unavailable: list[tuple[str, MessagingError]] = []
     candidates = list(enumerate(zip(settings.parameters(), settings.safe_urls, strict=True)))
-    for index, (params, url) in candidates[start % count :] + candidates[: start % count]:
+    first = start % len(candidates)
+    for index, (params, url) in candidates[first:] + candidates[:first]:
         try:
             opened = opener(params)
         except (MessagingError, *CONNECT_ERRORS) as exc:
