@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Sequence
 
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
@@ -23,6 +24,18 @@ class MessagingError(Exception):
 
 class BrokerUnavailable(MessagingError):
     """No broker could be reached, or a lost connection was not restored in time."""
+
+
+class NoBrokerAnswered(BrokerUnavailable):
+    """None of the configured nodes answered: ``attempts`` holds each URL tried (password masked)
+    with the reason it gave, in the order tried."""
+
+    def __init__(self, attempts: Sequence[tuple[str, MessagingError]]) -> None:
+        super().__init__(tuple(attempts))
+        self.attempts = tuple(attempts)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{url}: {error}" for url, error in self.attempts)
 
 
 class AuthenticationFailed(MessagingError):

@@ -18,9 +18,9 @@ import pika
 import pika.exceptions
 from pika.adapters.select_connection import IOLoop
 
-from ev_messaging.errors import CONNECT_ERRORS, BrokerUnavailable, MessagingError, from_pika
-from ev_messaging.pika_logs import install_pika_log_filter
-from ev_messaging.settings import AmqpSettings, safe_url
+from ev_messaging.connect import connect_first
+from ev_messaging.errors import BrokerUnavailable, MessagingError, from_pika
+from ev_messaging.settings import AmqpSettings
 from ev_messaging.topology import TopologySettings, declare_topology
 
 logger = logging.getLogger(__name__)
@@ -199,26 +199,20 @@ def connect(
 
     Raises :class:`BrokerUnavailable` when none answers; other errors (refused credentials,
     a certificate that does not verify, a conflicting topology) are raised at once, since the
-    next URL would not fix them.
+    next URL would not fix them (see :func:`~ev_messaging.connect.connect_first`).
     """
-    install_pika_log_filter()  # connection failures are translated and reported here
-    errors: list[str] = []
-    for params, url in zip(settings.parameters(), settings.urls, strict=True):
-        link: Link | None = None
+
+    def open_link(params: pika.connection.Parameters) -> Link:
+        if topology is not None:
+            with pika.BlockingConnection(params) as connection:
+                declare_topology(connection.channel(), topology)
+        link = Link(params, on_confirm, on_return)
         try:
-            if topology is not None:
-                with pika.BlockingConnection(params) as connection:
-                    declare_topology(connection.channel(), topology)
-            link = Link(params, on_confirm, on_return)
             link.open(deadline)
-        except (MessagingError, *CONNECT_ERRORS) as exc:
-            if link is not None:
-                link.close()
-            error = from_pika(exc, address=f"{params.host}:{params.port}")
-            if not isinstance(error, BrokerUnavailable):
-                raise error from exc
-            errors.append(f"{safe_url(url)}: {error}")
-            continue
-        logger.info("publisher connected to %s", safe_url(url))
+        except BaseException:
+            link.close()
+            raise
         return link
-    raise BrokerUnavailable("; ".join(errors))
+
+    link, _index = connect_first(settings, open_link, client_name="publisher", log=logger)
+    return link

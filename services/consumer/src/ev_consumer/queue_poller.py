@@ -22,8 +22,9 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from ev_consumer.metrics import ConsumerMetrics
-from ev_messaging import AmqpSettings, install_pika_log_filter
-from ev_messaging.errors import CONNECT_ERRORS, from_pika
+from ev_messaging import AmqpSettings, MessagingError
+from ev_messaging.connect import connect_first
+from ev_messaging.errors import CONNECT_ERRORS, NoBrokerAnswered, from_pika
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,6 @@ class QueuePoller:
         self._seen: set[str] = set()  # queues the broker has ever answered for
         self._missing: set[str] = set()  # seen queues now missing, already reported
         self._failing = False
-        install_pika_log_filter()  # its lost connections are reported here, once per outage
 
     def poll(self) -> None:
         """Read every queue's counts once, connecting first if needed."""
@@ -67,7 +67,7 @@ class QueuePoller:
             channel = self._open_channel()
             for queue in self._queues:
                 channel = self._poll_queue(channel, queue)
-        except CONNECT_ERRORS as exc:
+        except (MessagingError, *CONNECT_ERRORS) as exc:  # reported here, once per outage
             self._metrics.broker_up.set(0)
             self._forget_all()
             self._drop()
@@ -110,7 +110,10 @@ class QueuePoller:
 
     def _open_channel(self) -> BlockingChannel:
         if self._connection is None or not self._connection.is_open:
-            self._connection = pika.BlockingConnection(self._amqp.parameters())
+            connection, _index = connect_first(
+                self._amqp, BlockingConnection, client_name="queue-depth poller", log=log
+            )
+            self._connection = connection
             self._channel = None
         if self._channel is None or not self._channel.is_open:
             self._channel = self._connection.channel()
@@ -173,6 +176,9 @@ class QueuePoller:
 
 def describe(exc: BaseException) -> str:
     """Why the broker could not be read, never empty: pika's connection errors often have no
-    message of their own (``str()`` is ``""``), so the translated error, else the class."""
+    message of their own (``str()`` is ``""``), so the translated error, else the class. When no
+    node answered, each node's reason and URL."""
+    if isinstance(exc, NoBrokerAnswered):
+        return "; ".join(f"{error} (at {url})" for url, error in exc.attempts)
     text = str(from_pika(exc))
     return text if text else f"{type(exc).__name__}: {exc!r}"
