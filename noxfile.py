@@ -41,6 +41,7 @@ PROJECTS = {
     "ev-schemas": "packages/ev-schemas",
     "ev-storage": "packages/ev-storage",
     "ev-messaging": "packages/ev-messaging",
+    "ev-service": "packages/ev-service",
     "consumer": "services/consumer",
     "api": "services/api",
     "simulator": "services/simulator",
@@ -227,10 +228,15 @@ def _pytest(session: nox.Session, *paths: str) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
-    """Ruff lint and format check over the whole repository."""
-    _sync(session, groups=("lint",))
+    """Ruff lint and format check, the import layering, the README's variable table, the lock."""
+    _sync(session, all_projects=True, groups=("lint",))
     session.run("ruff", "check", ".", *session.posargs)
     session.run("ruff", "format", "--check", ".")
+    # The layering (.importlinter): packages never import services, services never each other,
+    # only ev-storage imports redis and only ev-messaging imports pika.
+    session.run("lint-imports")
+    # The README's table of environment variables against the settings models it is made from.
+    session.run("python", "-m", "ev_service.variables", "--check", "README.md")
     # A lock that no longer matches the pyproject files fails here first, with uv's own reason.
     _uv(session, "lock", "--check")
 

@@ -15,7 +15,7 @@ from _private_redis import PrivateRedis
 from fastapi.testclient import TestClient
 
 from ev_api import Settings, create_app
-from ev_storage import ReadingWriter, StorageSettings
+from ev_storage import ReadingWriter, RedisSettings, StorageSettings
 
 
 @pytest.fixture
@@ -48,7 +48,13 @@ def make_settings(redis_location: dict[str, Any], key_prefix: str) -> Callable[.
             "api_keys": "",
         }
         fields.update(overrides)
-        return Settings(**fields)
+        # REDIS_* overrides by their variable names: they fill ev-storage's RedisSettings.
+        redis = {
+            name.removeprefix("redis_"): fields.pop(name)
+            for name in list(fields)
+            if name.startswith("redis_")
+        }
+        return Settings(redis=RedisSettings(**redis), **fields)
 
     return make
 

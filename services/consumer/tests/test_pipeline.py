@@ -18,7 +18,7 @@ from ev_consumer.service import redis_client
 from ev_consumer.settings import ConsumerSettings
 from ev_messaging import Delivery, Fatal, Rejection, Retry
 from ev_schemas import ReadingValidator
-from ev_storage import ReadingWriter, StorageSettings, TlsVerificationFailed
+from ev_storage import ReadingWriter, RedisSettings, StorageSettings, TlsVerificationFailed
 
 NOW = datetime(2024, 2, 1, 12, 30, tzinfo=UTC)
 
@@ -200,7 +200,7 @@ def test_refused_credentials_are_fatal_not_a_reason_to_retry(
 def test_redis_tls_settings_reach_the_client(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("not used before connecting")
-    client = redis_client(ConsumerSettings(redis_tls=True, redis_tls_ca_file=ca))
+    client = redis_client(ConsumerSettings(redis=RedisSettings(tls=True, tls_ca_file=ca)))
     kwargs = client.connection_pool.connection_kwargs
     assert kwargs["ssl_ca_certs"] == str(ca)
     assert kwargs["ssl_cert_reqs"] == "required"

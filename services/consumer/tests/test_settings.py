@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from ev_consumer.service import run
 from ev_consumer.settings import ConsumerSettings
-from ev_messaging import MessagingError
+from ev_service import RABBITMQ, ConfigurationError
+from ev_storage import RedisSettings
 
 AMQPS = "amqps://guest:guest@rabbit.internal:5671/%2F"
 
@@ -22,28 +23,27 @@ def ca(tmp_path: Path) -> Path:
 
 
 def test_amqp_tls_settings_reach_the_broker_settings() -> None:
-    settings = ConsumerSettings(rabbitmq_urls=AMQPS, rabbitmq_tls_server_name="rabbit-1.internal")
+    env = {"RABBITMQ_URLS": AMQPS, "RABBITMQ_TLS_SERVER_NAME": "rabbit-1.internal"}
+    settings = ConsumerSettings(rabbitmq=RABBITMQ.load(env))
     amqp = settings.amqp("ev-consumer")
     assert amqp.tls is not None
     assert amqp.tls.server_name == "rabbit-1.internal"
     [params] = amqp.parameters()
     assert params.ssl_options.server_hostname == "rabbit-1.internal"
-    assert settings.uses_amqps
+    assert settings.rabbitmq.uses_tls
 
 
 def test_amqps_without_tls_settings_verifies_with_the_system_cas() -> None:
-    settings = ConsumerSettings(rabbitmq_urls=AMQPS)
-    assert settings.amqp_tls() is None
+    settings = ConsumerSettings(rabbitmq=RABBITMQ.load({"RABBITMQ_URLS": AMQPS}))
+    assert settings.rabbitmq.tls is None
     [params] = settings.amqp("ev-consumer").parameters()
     assert params.ssl_options.context.check_hostname is True
 
 
 def test_amqp_tls_files_with_plain_urls_are_a_configuration_error(ca: Path) -> None:
-    settings = ConsumerSettings(
-        rabbitmq_urls="amqp://guest:guest@rabbit/%2F", rabbitmq_tls_ca_file=ca
-    )
-    with pytest.raises(MessagingError, match="need amqps:// URLs"):
-        settings.amqp("ev-consumer")
+    env = {"RABBITMQ_URLS": "amqp://guest:guest@rabbit/%2F", "RABBITMQ_TLS_CA_FILE": str(ca)}
+    with pytest.raises(ConfigurationError, match="need amqps:// URLs"):
+        RABBITMQ.load(env)
 
 
 def test_the_process_exits_2_with_one_line_for_tls_files_with_plain_urls(
@@ -60,6 +60,6 @@ def test_the_process_exits_2_with_one_line_for_tls_files_with_plain_urls(
 def test_redis_tls_files_without_redis_tls_are_refused(ca: Path) -> None:
     """Otherwise the consumer would talk to Redis in plain text, silently."""
     with pytest.raises(ValidationError, match="REDIS_TLS_\\* settings need REDIS_TLS=true"):
-        ConsumerSettings(redis_tls_ca_file=ca)
+        ConsumerSettings(redis=RedisSettings(tls_ca_file=ca))
     with pytest.raises(ValidationError, match="go together"):
-        ConsumerSettings(redis_tls=True, redis_tls_cert_file=ca)
+        ConsumerSettings(redis=RedisSettings(tls=True, tls_cert_file=ca))

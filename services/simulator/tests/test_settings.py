@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ev_messaging import MessagingError, TopologySettings
+from ev_messaging import TopologySettings
+from ev_service import ConfigurationError as InvalidConfiguration
 from ev_simulator.errors import ConfigurationError
 from ev_simulator.message import BAD_KINDS, Kind
 from ev_simulator.sensors import SIMULATED_TYPES
@@ -118,5 +119,5 @@ def test_amqp_tls_files_with_plain_urls_are_refused(
     ca.write_text("only its existence is checked here\n")
     monkeypatch.setenv("RABBITMQ_URLS", "amqp://a:b@one:5672/%2F")
     monkeypatch.setenv("RABBITMQ_TLS_CA_FILE", str(ca))
-    with pytest.raises(MessagingError, match="need amqps:// URLs"):
-        SimulatorSettings().amqp()
+    with pytest.raises(InvalidConfiguration, match="need amqps:// URLs"):
+        SimulatorSettings()

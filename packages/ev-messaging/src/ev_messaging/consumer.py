@@ -172,7 +172,7 @@ class BatchConsumer:
             connected_before = True
             # Once this link is lost, the next node is tried first: the lost one may be the
             # problem, and a silent one costs a handshake timeout (15 s) at every reconnect.
-            first = (connected_to + 1) % len(self._settings.urls)
+            first = (connected_to + 1) % len(self._settings.broker_urls)
             session = Session(
                 self._connection,
                 self._topology,

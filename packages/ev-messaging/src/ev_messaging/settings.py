@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ssl
 import urllib.parse
-from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, Self
 
 import pika
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from ev_messaging.errors import MessagingError
 from ev_messaging.tls import TlsSettings
@@ -27,38 +27,69 @@ def safe_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-@dataclass(frozen=True, slots=True)
-class AmqpSettings:
-    """Broker URLs (several = fail over in order) and connection tuning.
+class AmqpSettings(BaseModel):
+    """How to reach RabbitMQ: broker URLs (several = fail over in order), or one broker from the
+    seed's parts (``host``, ``port``, ``user``, ``password``, ``vhost``), and connection tuning.
 
-    ``connection_attempts`` and ``retry_delay`` apply to each URL within one connect; the publisher
-    and consumer add their own capped backoff between connects, from ``retry_delay`` up to
-    ``max_retry_delay``. ``client_name`` shows as the connection name in RabbitMQ's tools.
+    ``urls`` overrides the parts; without it they make one URL (an IPv6 host bracketed, every
+    part quoted). ``connection_attempts`` and ``retry_delay`` apply to each URL within one
+    connect; the publisher and consumer add their own capped backoff between connects, from
+    ``retry_delay`` up to ``max_retry_delay``. ``client_name`` shows as the connection name in
+    RabbitMQ's tools.
 
     ``amqps://`` URLs always verify the broker's certificate and host name, with ``tls`` (CA,
     client certificate, server name) or else the system's CAs. The URLs are all ``amqps://`` or
     all ``amqp://``: a fail-over from one to the other would silently drop TLS. ``tls`` with
     ``amqp://`` URLs is refused too, as it would not be used, and so is pika's ``ssl_options`` URL
     argument (TLS is configured here only). The TLS files are read here, once, so a missing or
-    unreadable file fails at start-up.
+    unreadable file fails at start-up. Errors about URLs and TLS are :class:`MessagingError`
+    (never echoing a URL's password); values of the wrong type or range are pydantic's.
     """
 
-    urls: tuple[str, ...]
-    heartbeat: int = 30
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", use_attribute_docstrings=True, arbitrary_types_allowed=True
+    )
+
+    urls: tuple[str, ...] | None = None
+    """comma-separated `amqp://` URLs tried in order (overrides the five above), or all `amqps://`
+    for TLS; after a lost connection the consumer starts with the next one"""
+    host: str = "localhost"
+    """RabbitMQ host"""
+    port: int = Field(default=5672, ge=1, le=65535)
+    """RabbitMQ port"""
+    user: str = "user"
+    """RabbitMQ user (`nox -s up` uses `guest`)"""
+    password: SecretStr = SecretStr("password")
+    """RabbitMQ password (`nox -s up` uses `guest`)"""
+    vhost: str = "/"
+    """RabbitMQ virtual host"""
+    heartbeat: int = Field(default=30, ge=1, le=600)
+    """AMQP heartbeat: a silent (half-open) broker link is given up after two of them"""
+    tls: TlsSettings | None = None
     blocked_connection_timeout: float = 60.0
     connection_attempts: int = 1
     retry_delay: float = 0.5
     max_retry_delay: float = 10.0
     socket_timeout: float = 10.0
     client_name: str | None = None
-    tls: TlsSettings | None = None
-    _ssl_context: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
+    _ssl_context: ssl.SSLContext | None = PrivateAttr(default=None)
 
-    def __post_init__(self) -> None:
-        if isinstance(cast(object, self.urls), str) or not self.urls:
+    @model_validator(mode="before")
+    @classmethod
+    def _urls_not_a_string(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("urls"), str):
+            raise MessagingError("urls must be a tuple of amqp:// or amqps:// URLs, not a string")
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.urls is None:
+            object.__setattr__(self, "urls", (self._url_from_parts(),))
+        urls = self.broker_urls
+        if not urls:
             raise MessagingError("urls must be a non-empty tuple of amqp:// or amqps:// URLs")
         schemes = set()
-        for url in self.urls:
+        for url in urls:
             parts = urllib.parse.urlsplit(url)
             if parts.scheme not in ("amqp", "amqps"):
                 raise MessagingError(f"not an AMQP URL: {safe_url(url)}")
@@ -73,14 +104,37 @@ class AmqpSettings:
                 "the URLs mix amqps:// and amqp://: a fail-over would drop TLS; use one scheme"
             )
         if "amqps" in schemes:
-            context = (self.tls or TlsSettings()).context()
-            object.__setattr__(self, "_ssl_context", context)
+            self._ssl_context = (self.tls or TlsSettings()).context()
         elif self.tls is not None:
             raise MessagingError("TLS settings need amqps:// URLs; these are amqp://")
         if self.connection_attempts < 1:
             raise MessagingError("connection_attempts must be >= 1")
         if self.retry_delay < 0 or self.max_retry_delay < self.retry_delay:
             raise MessagingError("need 0 <= retry_delay <= max_retry_delay")
+        return self
+
+    def _url_from_parts(self) -> str:
+        quote = urllib.parse.quote
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        user = quote(self.user, safe="")
+        password = quote(self.password.get_secret_value(), safe="")
+        return f"amqp://{user}:{password}@{host}:{self.port}/{quote(self.vhost, safe='')}"
+
+    @property
+    def broker_urls(self) -> tuple[str, ...]:
+        """The URLs in fail-over order (``urls``, or the one made of the parts)."""
+        return self.urls or ()
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the URLs are ``amqps://``."""
+        return self._ssl_context is not None
+
+    def named(self, client_name: str) -> AmqpSettings:
+        """These settings under another connection name."""
+        return self.model_copy(update={"client_name": client_name})
 
     @classmethod
     def from_parts(
@@ -94,16 +148,22 @@ class AmqpSettings:
         client_name: str | None = None,
     ) -> AmqpSettings:
         """One broker from the seed's variables (``RABBITMQ_HOST``, ``RABBITMQ_PORT``, ...)."""
-        quote = urllib.parse.quote
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        url = f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/"
-        return cls(urls=(url + quote(vhost, safe=""),), client_name=client_name)
+        return cls(
+            host=host,
+            port=port,
+            user=user,
+            password=SecretStr(password),
+            vhost=vhost,
+            client_name=client_name,
+        )
 
     @property
     def safe_urls(self) -> tuple[str, ...]:
         """The URLs with passwords masked."""
-        return tuple(safe_url(url) for url in self.urls)
+        return tuple(safe_url(url) for url in self.broker_urls)
+
+    def __str__(self) -> str:
+        return repr(self)
 
     def __repr__(self) -> str:
         return (
@@ -114,7 +174,7 @@ class AmqpSettings:
     def parameters(self) -> list[pika.URLParameters]:
         """One pika parameters object per URL, in fail-over order."""
         result = []
-        for url in self.urls:
+        for url in self.broker_urls:
             params = pika.URLParameters(url)
             params.heartbeat = self.heartbeat
             params.blocked_connection_timeout = self.blocked_connection_timeout

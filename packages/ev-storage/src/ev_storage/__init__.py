@@ -6,10 +6,12 @@ Takes clients and settings from the caller; never reads the environment, never c
 from ev_storage.__about__ import __version__
 from ev_storage.clients import (
     AsyncClient,
+    AsyncNodeClient,
     SyncClient,
     async_client,
     check_connection,
     check_connection_async,
+    single_node,
     sync_client,
 )
 from ev_storage.cursor import CURSOR_PATTERN, Position, decode_cursor, encode_cursor
@@ -24,6 +26,7 @@ from ev_storage.errors import (
 )
 from ev_storage.keys import KeyLayout
 from ev_storage.reader import ReadingReader
+from ev_storage.redis_settings import RedisSettings
 from ev_storage.settings import StorageSettings
 from ev_storage.tls import redis_tls_options
 from ev_storage.writer import ReadingWriter, WriteOutcome
@@ -31,6 +34,7 @@ from ev_storage.writer import ReadingWriter, WriteOutcome
 __all__ = [
     "CURSOR_PATTERN",
     "AsyncClient",
+    "AsyncNodeClient",
     "InvalidArgument",
     "InvalidCursor",
     "InvalidKey",
@@ -38,6 +42,7 @@ __all__ = [
     "Position",
     "ReadingReader",
     "ReadingWriter",
+    "RedisSettings",
     "StorageError",
     "StorageSettings",
     "StorageUnavailable",
@@ -52,5 +57,6 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "redis_tls_options",
+    "single_node",
     "sync_client",
 ]

@@ -20,6 +20,8 @@ SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 """What :class:`~ev_storage.ReadingWriter` accepts."""
 AsyncClient: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 """What :class:`~ev_storage.ReadingReader` accepts."""
+AsyncNodeClient: TypeAlias = redis.asyncio.Redis
+"""An asynchronous client of one node (of a cluster, or the only one): what pub/sub needs."""
 
 
 def cluster_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,6 +58,11 @@ def async_client(options: Mapping[str, Any], *, cluster: bool = False) -> AsyncC
     if not cluster:
         return redis.asyncio.Redis(**options)
     return redis.asyncio.cluster.RedisCluster(**cluster_options(options))
+
+
+def single_node(client: AsyncClient) -> AsyncNodeClient | None:
+    """``client`` when it talks to one server, None for a cluster client."""
+    return client if isinstance(client, redis.asyncio.Redis) else None
 
 
 def check_connection(client: SyncClient) -> None:

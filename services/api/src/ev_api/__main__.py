@@ -11,24 +11,24 @@ import asyncio
 import sys
 
 import uvicorn
-from pydantic import ValidationError
 
 from ev_api.app import create_app
 from ev_api.deps import get_settings
 from ev_api.logs import configure_logging
 from ev_api.server import uvicorn_options
 from ev_api.storage_client import check_redis_tls
+from ev_service import ConfigurationError
 from ev_storage import TlsVerificationFailed
 
 
 def main() -> int:
     try:
         settings = get_settings()
-    except ValidationError as exc:
-        print(f"ev-api: invalid configuration: {exc}", file=sys.stderr)
+    except ConfigurationError as exc:
+        print(exc.line("ev-api"), file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format, access_log=settings.api_access_log)
-    if settings.redis_tls:
+    if settings.redis.tls:
         try:
             asyncio.run(check_redis_tls(settings))
         except TlsVerificationFailed as exc:

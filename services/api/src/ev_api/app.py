@@ -58,16 +58,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         live_client,
         channel_for=reader.keys.live_channel,
         queue_size=settings.ws_queue_size,
-        subscribe_timeout=2 * settings.redis_socket_timeout_s,
+        subscribe_timeout=2 * settings.redis.socket_timeout_s,
     )
     limiter = None
     if settings.rate_limit_per_minute:
         limiter = RateLimiter(
             client,
-            prefix=settings.redis_key_prefix,
+            prefix=settings.redis.key_prefix,
             limit=settings.rate_limit_per_minute,
             fail_open=settings.rate_limit_fail_open,
-            timeout=settings.redis_socket_timeout_s,
+            timeout=settings.redis.socket_timeout_s,
         )
     await hub.start()
     # Names and switches only: never the password or the API keys.
@@ -75,12 +75,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         "ev-api %s: Redis %s:%s db %s (TLS %s, password %s), key prefix %r, %s sensor types, "
         "authentication %s (%d keys), rate limit %s",
         __version__,
-        settings.redis_host,
-        settings.redis_port,
-        settings.redis_db,
-        "on" if settings.redis_tls else "off",
-        "set" if settings.redis_password is not None else "unset",
-        settings.redis_key_prefix,
+        settings.redis.host,
+        settings.redis.port,
+        settings.redis.db,
+        "on" if settings.redis.tls else "off",
+        "set" if settings.redis.password is not None else "unset",
+        settings.redis.key_prefix,
         len(catalogue),
         "on" if settings.auth_enabled else "off",
         len(settings.api_keys),

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 from ev_api.live import LiveHub
 from ev_api.settings import Settings
 from ev_schemas import Catalogue
+from ev_service import load_settings
 from ev_storage import ReadingReader
 
 if TYPE_CHECKING:
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
 
 @lru_cache
 def get_settings() -> Settings:
-    """The settings from the environment, read once."""
-    return Settings()
+    """The settings from the environment, read once; :class:`ev_service.ConfigurationError`
+    (one line naming the variable) when they cannot be used."""
+    return load_settings(Settings)
 
 
 def resolve_settings(app: FastAPI) -> Settings:

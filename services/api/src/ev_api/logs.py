@@ -16,19 +16,13 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Literal, TextIO
+from typing import TextIO
 
-from pythonjsonlogger.core import RESERVED_ATTRS
-from pythonjsonlogger.json import JsonFormatter
+from ev_service import LogFormat
+from ev_service.logs import configure_logging as configure_root
+from ev_service.logs import wants_json
 
-LogFormat = Literal["auto", "json", "text"]
-
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# "timestamp" is no record attribute: naming it first only fixes its place in the object; the
-# formatter's ``timestamp=True`` fills it in.
-JSON_FIELDS = "%(timestamp)s %(levelname)s %(name)s %(message)s"
-JSON_RENAMES = {"levelname": "level", "name": "logger", "exc_info": "exception"}
-_STANDARD = frozenset([*RESERVED_ATTRS, "message", "asctime"])
+__all__ = ["configure_logging", "mask_secrets", "wants_json"]
 #: Query parameters whose values never reach a log line.
 SECRET_QUERY_PARAMS = ("api_key",)
 MASK = "***"
@@ -92,52 +86,20 @@ _ACCESS_FIELDS = AccessFields()
 _WEBSOCKET_ACCESS_LINES = WebSocketAccessLines()
 
 
-class TextFormatter(logging.Formatter):
-    """The classic one-line format, followed by the record's extra fields."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        line = super().formatMessage(record)
-        extras = [
-            f"{key}={value!r}"
-            for key, value in record.__dict__.items()
-            if key not in _STANDARD and not key.startswith("_")
-        ]
-        return " ".join([line, *extras])
-
-
-def json_formatter() -> logging.Formatter:
-    """One JSON object per record, extras included."""
-    return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMES, timestamp=True)
-
-
-def wants_json(log_format: LogFormat, stream: TextIO) -> bool:
-    """JSON unless asked for text, or ``auto`` and ``stream`` is a terminal."""
-    if log_format == "auto":
-        return not stream.isatty()
-    return log_format == "json"
-
-
 def configure_logging(
     level: str, log_format: LogFormat, stream: TextIO | None = None, *, access_log: bool = True
 ) -> None:
     """Send every log record at ``level`` or above to ``stream`` (stderr) in ``log_format``,
     secrets masked; without ``access_log``, uvicorn's WebSocket handshake lines are dropped too."""
     stream = sys.stderr if stream is None else stream
-    handler = logging.StreamHandler(stream)
+    configure_root(level, log_format, stream, wrap=SecretMasking)
     access = logging.getLogger("uvicorn.access")
     if wants_json(log_format, stream):
-        handler.setFormatter(SecretMasking(json_formatter()))
         access.addFilter(_ACCESS_FIELDS)  # once: a filter already there is not added again
     else:
-        handler.setFormatter(SecretMasking(TextFormatter(TEXT_FORMAT)))  # the line says it all
-        access.removeFilter(_ACCESS_FIELDS)
+        access.removeFilter(_ACCESS_FIELDS)  # the text line says it all
     uvicorn_error = logging.getLogger("uvicorn.error")
     if access_log:
         uvicorn_error.removeFilter(_WEBSOCKET_ACCESS_LINES)
     else:
         uvicorn_error.addFilter(_WEBSOCKET_ACCESS_LINES)
-    root = logging.getLogger()
-    for previous in root.handlers[:]:
-        root.removeHandler(previous)
-    root.addHandler(handler)
-    root.setLevel(level.upper())

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import timedelta
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
-from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from ev_schemas import DEFAULT_TYPES, Catalogue, SchemaError, default_catalogue
-from ev_storage import InvalidArgument, StorageSettings
-
-LogLevel = Literal["critical", "error", "warning", "info", "debug"]
-LogFormat = Literal["auto", "json", "text"]
+from ev_service import REDIS, SERVICE_CONFIG, LoggingVars, RetentionVar, SensorTypesVar
+from ev_storage import RedisSettings, StorageSettings
 
 
 def _split_commas(value: object) -> object:
@@ -23,67 +19,54 @@ def _split_commas(value: object) -> object:
     return value
 
 
-class Settings(BaseSettings):
+class Settings(SensorTypesVar, RetentionVar, LoggingVars):
     """Every setting of the service; unknown environment variables are ignored."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SERVICE_CONFIG | SettingsConfigDict(frozen=True)
 
-    redis_host: str = "localhost"
-    redis_port: int = Field(default=6379, ge=1, le=65535)
-    redis_password: SecretStr | None = None
-    redis_db: int = Field(default=0, ge=0)
-    redis_key_prefix: str = ""
-    #: REDIS_HOST:REDIS_PORT is a seed node of a Redis Cluster; the client finds the others.
-    redis_cluster: bool = False
-    #: TLS to Redis (``rediss``); the CA file verifies the server, cert and key prove the client.
-    redis_tls: bool = False
-    redis_tls_ca_file: FilePath | None = None
-    redis_tls_cert_file: FilePath | None = None
-    redis_tls_key_file: FilePath | None = None
-    #: Skip certificate and host name verification: for a self-signed test server only.
-    redis_tls_insecure: bool = False
-    #: Seconds to connect or to wait for one reply; keeps /health and requests from hanging. A
-    #: hung Redis costs a request one of these (the rate limiter's check included), so it is the
-    #: time to a 503: 1 s by default (the API's replies are small; the consumer's default is 2 s).
-    redis_socket_timeout_s: float = Field(default=1.0, gt=0)
-    #: The storage's history retention, as the consumer has it (shared with ev-storage's reader).
-    history_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
+    #: The API's Redis replies are small, and a hung Redis costs a request one timeout (the rate
+    #: limiter's check included): 1 s to a 503 by default (the consumer waits 2 s for a batch).
+    redis: RedisSettings = Field(default_factory=REDIS.factory(socket_timeout_s=1.0, retries=2))
     api_host: str = "127.0.0.1"
+    """listen address"""
     api_port: int = Field(default=8000, ge=1, le=65535)
-    #: uvicorn's line per request. Off by default (as in gunicorn): /metrics counts every request
-    #: by route and status, and a log line per request cost about 10% of the API's throughput.
+    """listen port"""
     api_access_log: bool = False
-    #: Accepted values of the X-API-Key header; empty turns authentication off.
+    """uvicorn's log line per request; off by default because `/metrics` counts every request by
+    route and status, and the line costs about 10% of the API's throughput"""
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
-    #: Addresses or networks of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are
-    #: believed (uvicorn's ``forwarded_allow_ips``); empty: those headers are ignored, the peer
-    #: address is the client (for the per-address rate limit too).
+    """comma-separated API keys; unset: no authentication"""
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
-    #: Largest request head (request line and headers) read before answering 431.
+    """comma-separated addresses or networks (CIDR, or `*`) of reverse proxies whose
+    `X-Forwarded-For`/`-Proto` are believed (uvicorn's `forwarded_allow_ips`); unset: ignored,
+    the peer is the client ([docs/security.md](docs/security.md#threats-and-their-bounds))"""
     api_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
-    #: Largest WebSocket message a client may send (clients send nothing but control frames and
-    #: small text); a larger one closes the connection with 1009 before it is buffered.
+    """largest request head (request line and headers); a longer one is answered 431"""
     ws_max_message_bytes: int = Field(default=4 * 1024, ge=125)
-    #: Seconds a WebSocket's send may wait for the client to read before the client is dropped.
+    """largest WebSocket message a client may send; a larger frame closes the connection (1009)
+    before it is read"""
     ws_send_timeout_s: float = Field(default=10.0, gt=0)
-    sensor_types: Annotated[tuple[str, ...], NoDecode] = tuple(t.name for t in DEFAULT_TYPES)
+    """how long a WebSocket send waits for a client that does not read; the client is then closed
+    (1013 `client too slow: not reading`) and reset if it does not take the close as long again"""
     history_default_limit: int = Field(default=100, ge=1)
+    """history page size when `limit` is not given"""
     history_max_limit: int = Field(default=1000, ge=1)
-    #: Live messages buffered per WebSocket client before it is dropped as too slow.
+    """largest `limit` accepted"""
     ws_queue_size: int = Field(default=256, ge=1)
-    #: Seconds between WebSocket pings (uvicorn answers with a close if no pong); 0: off.
+    """per-client WebSocket send queue; a client that falls this far behind is disconnected
+    (1013)"""
     ws_ping_interval_s: float = Field(default=20.0, ge=0)
-    #: Seconds to wait for the pong before closing the connection as dead.
+    """WebSocket ping interval; `0` turns pings off"""
     ws_ping_timeout_s: float = Field(default=20.0, gt=0)
-    #: Requests per minute per API key (per client address without keys); 0 turns the limit off.
+    """close a WebSocket whose pong does not arrive in time"""
     rate_limit_per_minute: int = Field(default=0, ge=0)
-    #: When Redis cannot count a request: allow it (true) or answer 503 (false).
+    """requests per minute per API key (per client address without keys), counted in Redis
+    across replicas; 429 with `Retry-After`; `0`: off"""
     rate_limit_fail_open: bool = True
-    log_level: LogLevel = "info"
-    #: ``json``, ``text``, or ``auto``: text when stderr is a terminal, JSON otherwise.
-    log_format: LogFormat = "auto"
+    """with Redis down: allow and log (`true`) or answer 503 (`false`); a Redis that hangs is a
+    503 either way, after one `REDIS_SOCKET_TIMEOUT_S`"""
 
-    @field_validator("api_keys", "sensor_types", "trusted_proxies", mode="before")
+    @field_validator("api_keys", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)
@@ -102,22 +85,6 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("log_level", "log_format", mode="before")
-    @classmethod
-    def _lowercase(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("sensor_types")
-    @classmethod
-    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one sensor type is needed")
-        try:
-            default_catalogue().restrict(value)
-        except SchemaError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
     @model_validator(mode="after")
     def _limits_consistent(self) -> Self:
         if self.history_default_limit > self.history_max_limit:
@@ -127,30 +94,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("redis_key_prefix")
-    @classmethod
-    def _usable_prefix(cls, value: str) -> str:
-        try:
-            StorageSettings(key_prefix=value)
-        except InvalidArgument as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
-    @model_validator(mode="after")
-    def _cluster_has_db_zero(self) -> Self:
-        if self.redis_cluster and self.redis_db:
-            raise ValueError("a Redis Cluster has database 0 only: unset REDIS_DB")
-        return self
-
-    @model_validator(mode="after")
-    def _tls_consistent(self) -> Self:
-        tls_files = (self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file)
-        if not self.redis_tls and (self.redis_tls_insecure or any(tls_files)):
-            raise ValueError("REDIS_TLS_* settings need REDIS_TLS=true")
-        if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
-            raise ValueError("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together")
-        return self
-
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
@@ -158,10 +101,5 @@ class Settings(BaseSettings):
     def storage(self) -> StorageSettings:
         """What ev-storage needs to know: the key prefix and the history retention."""
         return StorageSettings(
-            key_prefix=self.redis_key_prefix,
-            history_retention=timedelta(seconds=self.history_retention_s),
+            key_prefix=self.redis.key_prefix, history_retention=self.history_retention
         )
-
-    def catalogue(self) -> Catalogue:
-        """The configured sensor types, in the configured order."""
-        return default_catalogue().restrict(self.sensor_types)

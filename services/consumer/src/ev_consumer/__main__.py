@@ -48,15 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def check() -> int:
     """The health check: 0 when the heartbeat is fresh, else 1 (never 2: containers reserve it)."""
     # Only the settings and the file: no service imports, so the check is quick.
-    from pydantic import ValidationError
-
     from ev_consumer.heartbeat import check as check_heartbeat
     from ev_consumer.settings import ConsumerSettings
+    from ev_service import ConfigurationError, load_settings
 
     try:
-        settings = ConsumerSettings()
-    except ValidationError as exc:
-        print(f"ev-consumer: invalid configuration: {exc}", file=sys.stderr)
+        settings = load_settings(ConsumerSettings)
+    except ConfigurationError as exc:
+        print(exc.line("ev-consumer"), file=sys.stderr)
         return 1
     result = check_heartbeat(
         settings.consumer_heartbeat_file, settings.consumer_heartbeat_max_age_s

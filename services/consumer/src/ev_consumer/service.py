@@ -10,12 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from types import FrameType
 
-from pydantic import ValidationError
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
-
 from ev_consumer.heartbeat import Heartbeat
-from ev_consumer.logs import configure_logging
 from ev_consumer.metrics import ConsumerMetrics
 from ev_consumer.pipeline import ReadingPipeline
 from ev_consumer.queue_poller import QueuePoller
@@ -27,32 +22,16 @@ from ev_messaging import (
     BatchConsumer,
     BrokerUnavailable,
     Fatal,
-    MessagingError,
     TopologyError,
-    TopologySettings,
     routing_key,
 )
 from ev_messaging import TlsVerificationFailed as BrokerCertificateRejected
-from ev_schemas import Catalogue, ReadingValidator, default_catalogue
-from ev_storage import (
-    ReadingWriter,
-    StorageSettings,
-    StorageUnavailable,
-    SyncClient,
-    check_connection,
-    redis_tls_options,
-    sync_client,
-)
+from ev_schemas import ReadingValidator
+from ev_service import ConfigurationError, configure_logging, load_settings
+from ev_storage import ReadingWriter, StorageUnavailable, SyncClient, check_connection
 from ev_storage import TlsVerificationFailed as RedisCertificateRejected
 
 log = logging.getLogger("ev_consumer")
-
-
-def sensor_catalogue(settings: ConsumerSettings) -> Catalogue:
-    """The configured sensor types (``SENSOR_TYPES``), or every built-in one."""
-    catalogue = default_catalogue()
-    names = settings.sensor_type_names()
-    return catalogue if names is None else catalogue.restrict(names)
 
 
 def build_consumer(
@@ -62,20 +41,14 @@ def build_consumer(
 
     With ``metrics``, each batch is timed and the runner's and pipeline's counters exported.
     """
-    catalogue = sensor_catalogue(settings)
-    storage = StorageSettings(
-        key_prefix=settings.redis_key_prefix,
-        history_retention=settings.history_retention,
-        latest_ttl=timedelta(seconds=settings.latest_ttl_s) if settings.latest_ttl_s else None,
-        summary_ttl=timedelta(seconds=settings.summary_ttl_s) if settings.summary_ttl_s else None,
-    )
     validator = ReadingValidator(
-        catalogue=catalogue, max_future_skew=timedelta(seconds=settings.max_future_skew_s)
+        catalogue=settings.catalogue(),
+        max_future_skew=timedelta(seconds=settings.max_future_skew_s),
     )
-    pipeline = ReadingPipeline(validator, ReadingWriter(client, storage))
+    pipeline = ReadingPipeline(validator, ReadingWriter(client, settings.storage()))
     consumer = BatchConsumer(
         settings.amqp("ev-consumer"),
-        TopologySettings(sensor_types=tuple(catalogue), delivery_limit=settings.delivery_limit),
+        settings.topology(),
         pipeline if metrics is None else metrics.timed(pipeline),
         prefetch=settings.consumer_prefetch,
         batch_size=settings.consumer_batch_size,
@@ -112,7 +85,7 @@ def observed(
             else:
                 log.info("metrics on http://%s/metrics", address)
                 amqp = settings.amqp("ev-consumer-metrics")
-                queues = [routing_key(name) for name in sensor_catalogue(settings)]
+                queues = [routing_key(name) for name in settings.catalogue()]
                 poller = QueuePoller(
                     amqp,
                     [*queues, INVALID_QUEUE, UNROUTED_QUEUE],
@@ -127,34 +100,7 @@ def redis_client(settings: ConsumerSettings) -> SyncClient:
     """The consumer's Redis client; connects on first use, so a Redis that is down at start-up
     only makes the first batch wait and retry. A cluster client (``REDIS_CLUSTER``) reads the
     slot map at once: :class:`StorageUnavailable` if no seed node answers."""
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    timeout = settings.redis_socket_timeout_s
-    tls = (
-        redis_tls_options(
-            ca_file=settings.redis_tls_ca_file,
-            cert_file=settings.redis_tls_cert_file,
-            key_file=settings.redis_tls_key_file,
-            insecure=settings.redis_tls_insecure,
-        )
-        if settings.redis_tls
-        else {}
-    )
-    options = {
-        "host": settings.redis_host,
-        "port": settings.redis_port,
-        "db": settings.redis_db,
-        "password": password,
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "health_check_interval": 30,
-        # redis-py replays a whole pipeline after a lost connection or a timeout; the write script
-        # is idempotent, so a replay is harmless. Few, short retries (redis-py's default is ten, up
-        # to 1 s apart, each waiting a full socket timeout on a hung server): the batch runner's
-        # own capped backoff takes over after that, without blocking heartbeats or SIGTERM.
-        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), settings.redis_retries),
-        **tls,
-    }
-    return sync_client(options, cluster=settings.redis_cluster)
+    return settings.redis.sync_client()
 
 
 def check_tls(settings: ConsumerSettings, client: SyncClient, consumer: BatchConsumer) -> None:
@@ -164,10 +110,10 @@ def check_tls(settings: ConsumerSettings, client: SyncClient, consumer: BatchCon
     A server that is merely down is left to the run loop, which waits for it as it would
     without TLS. Refused credentials are raised too, as :meth:`BatchConsumer.run` would.
     """
-    if settings.redis_tls:
+    if settings.redis.tls:
         with contextlib.suppress(StorageUnavailable):
             check_connection(client)
-    if settings.uses_amqps:
+    if settings.rabbitmq.uses_tls:
         with contextlib.suppress(BrokerUnavailable):
             consumer.check_connection()
 
@@ -175,16 +121,11 @@ def check_tls(settings: ConsumerSettings, client: SyncClient, consumer: BatchCon
 def run(stop_requested: bool = False) -> int:
     """Consume until SIGTERM or SIGINT; the exit status. ``stop_requested``: one came already."""
     try:
-        settings = ConsumerSettings()
-        settings.amqp("ev-consumer")  # TLS settings that fit the URLs, files that load
-    except (ValidationError, MessagingError) as exc:
-        print(f"ev-consumer: invalid configuration: {exc}", file=sys.stderr)
+        settings = load_settings(ConsumerSettings)
+    except ConfigurationError as exc:
+        print(exc.line("ev-consumer"), file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        # pika narrates every connect at INFO; ev-messaging logs the node reached. Its ERROR
-        # records of failures we handle are moved to DEBUG by ev-messaging's filter.
-        logging.getLogger("pika").setLevel(logging.WARNING)
     try:
         client = redis_client(settings)
     except RedisCertificateRejected as exc:  # a cluster client connects at once

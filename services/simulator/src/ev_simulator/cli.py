@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-
-from pydantic import ValidationError
+from typing import Any
 
 from ev_messaging import (
     AuthenticationFailed,
@@ -27,8 +27,8 @@ from ev_messaging import (
     TlsVerificationFailed,
     safe_url,
 )
+from ev_service import RABBITMQ, ConfigurationError, configure_logging, load_settings
 from ev_simulator.__about__ import __version__
-from ev_simulator.errors import ConfigurationError
 from ev_simulator.message import BAD_KINDS
 from ev_simulator.runner import run
 from ev_simulator.sensors import SIMULATED_TYPES
@@ -73,16 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(level: str) -> None:
-    if not isinstance(logging.getLevelName(level.upper()), int):
-        raise ConfigurationError(f"unknown log level {level!r}")
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        # pika narrates every connect at INFO; ev-messaging logs the node reached. Its ERROR
-        # records of failures we handle are moved to DEBUG by ev-messaging's filter.
-        logging.getLogger("pika").setLevel(logging.WARNING)
+def _shared_settings(
+    rabbitmq_urls: str | None = None, log_level: str | None = None
+) -> SharedSettings:
+    """The shared variables, with ``--amqp-url`` and ``--log-level`` in place of theirs."""
+    fields: dict[str, Any] = {} if log_level is None else {"log_level": log_level}
+    if rabbitmq_urls is not None:
+        fields["rabbitmq"] = RABBITMQ.load({**os.environ, "RABBITMQ_URLS": rabbitmq_urls})
+    return load_settings(SharedSettings, overrides=fields)
 
 
 @contextmanager
@@ -108,14 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {name: value for name, value in vars(args).items() if value is not None}
     shared = {name: overrides.pop(name) for name in SHARED_OPTIONS if name in overrides}
     try:
-        settings = SimulatorSettings(**overrides, shared=SharedSettings(**shared))
+        settings = load_settings(
+            SimulatorSettings, overrides={**overrides, "shared": _shared_settings(**shared)}
+        )
         simulation = settings.simulation()
         fleet = simulation.fleet()
         amqp = settings.amqp()
-        _configure_logging(settings.shared.log_level)
-    except (ValidationError, ConfigurationError, MessagingError) as exc:
-        print(f"ev-simulator: invalid configuration: {exc}", file=sys.stderr)
+    except ConfigurationError as exc:
+        print(exc.line("ev-simulator"), file=sys.stderr)
         return 2
+    configure_logging(settings.shared.log_level, settings.shared.log_format)
     stop = threading.Event()
     topology = settings.topology() if settings.declare_topology else None
     publisher = Publisher(amqp, max_in_flight=settings.max_in_flight, topology=topology)
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             publisher.connect()
             logger.info(
                 "publishing to %s: %d vehicles, seed %d, %s msg/s",
-                ", ".join(safe_url(url) for url in amqp.urls),
+                ", ".join(safe_url(url) for url in amqp.broker_urls),
                 simulation.vehicles,
                 simulation.seed,
                 simulation.rate or "unlimited",

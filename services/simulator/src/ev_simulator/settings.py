@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, FilePath, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ev_messaging import AmqpSettings, TlsSettings, TopologySettings
-from ev_schemas import default_catalogue
+from ev_messaging import AmqpSettings, TopologySettings
+from ev_service import RABBITMQ, SERVICE_CONFIG, LoggingVars, TopologyVars
 from ev_simulator.fleet import parse_kinds
 from ev_simulator.message import BAD_KINDS
 from ev_simulator.runner import Simulation
@@ -29,81 +28,62 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-class SharedSettings(BaseSettings):
-    """The variables the simulator shares with the consumer (same names, same defaults)."""
+class SharedSettings(TopologyVars, LoggingVars):
+    """The variables the simulator shares with the consumer (the same declarations)."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    model_config = SERVICE_CONFIG
 
-    rabbitmq_host: str = "localhost"
-    rabbitmq_port: int = Field(default=5672, ge=1, le=65535)
-    rabbitmq_user: str = "user"
-    rabbitmq_pass: SecretStr = SecretStr("password")
-    rabbitmq_vhost: str = "/"
-    rabbitmq_urls: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("rabbitmq_urls", "rabbitmq_url")
-    )
-    #: TLS of amqps:// URLs: the broker is always verified (see the consumer's settings).
-    rabbitmq_tls_ca_file: FilePath | None = None
-    rabbitmq_tls_cert_file: FilePath | None = None
-    rabbitmq_tls_key_file: FilePath | None = None
-    rabbitmq_tls_server_name: str | None = None
-    sensor_types: str = ""
-    delivery_limit: int = Field(default=10, ge=1)
-    log_level: str = "INFO"
-
-    def amqp_tls(self) -> TlsSettings | None:
-        """The RABBITMQ_TLS_* settings, or None when none is set."""
-        files = (self.rabbitmq_tls_ca_file, self.rabbitmq_tls_cert_file, self.rabbitmq_tls_key_file)
-        if not any(files) and self.rabbitmq_tls_server_name is None:
-            return None
-        return TlsSettings(*files, server_name=self.rabbitmq_tls_server_name)
+    rabbitmq: AmqpSettings = Field(default_factory=RABBITMQ.factory())
 
 
 class SimulatorSettings(BaseSettings):
     """The simulator's own settings (``SIMULATOR_<NAME>``, or ``name=`` as an argument)."""
 
-    model_config = SettingsConfigDict(
-        env_file=None, env_prefix="simulator_", extra="ignore", case_sensitive=False
-    )
+    model_config = SERVICE_CONFIG | SettingsConfigDict(env_prefix="simulator_")
 
     vehicles: int = Field(default=10, ge=1)
+    """fleet size (`--vehicles`)"""
     rate: float = Field(default=100.0, ge=0)
+    """messages per second, `0`: as fast as possible (`--rate`)"""
     duration: float | None = Field(default=None, gt=0)
+    """stop after this many seconds (`--duration`)"""
     count: int | None = Field(default=None, ge=0)
+    """stop after this many messages (`--count`)"""
     seed: int | None = None
+    """random seed; the same seed gives the same fleet and data (`--seed`); unset: drawn"""
     types: str = "all"
+    """comma-separated sensor types to simulate, or `all` (`--types`)"""
     bad_ratio: float = Field(default=0.0, ge=0, le=1)
+    """fraction of bad or tricky messages (`--bad-ratio`)"""
     bad_kinds: str = "all"
+    """comma-separated kinds of bad messages, or `all` (`--bad-kinds`)"""
     alt_unit_ratio: float = Field(default=0.1, ge=0, le=1)
+    """fraction of vehicles using alternative units (`--alt-unit-ratio`)"""
     id_prefix: str = "ev_"
+    """sensor id prefix, giving `ev_0001`, ... (`--id-prefix`)"""
     tick: float | None = Field(default=None, gt=0)
+    """simulated seconds per tick (`--tick`); unset: planned from the rate"""
     declare_topology: bool = False
+    """declare the exchanges and queues first, as the consumer does (`--declare-topology`)"""
     max_in_flight: int = Field(default=1000, ge=1)
+    """unconfirmed messages allowed (`--max-in-flight`)"""
     flush_timeout: float = Field(default=60.0, gt=0)
+    """seconds to wait for the last confirms (`--flush-timeout`)"""
     report_json: Path | None = None
+    """also write the report as JSON to this path (`--report-json`)"""
     shared: SharedSettings = Field(default_factory=SharedSettings)
 
     def amqp_urls(self) -> tuple[str, ...]:
-        """Broker URLs, from RABBITMQ_URLS (or RABBITMQ_URL) or assembled from the parts."""
-        env = self.shared
-        if env.rabbitmq_urls is not None:
-            return tuple(_names(env.rabbitmq_urls.get_secret_value()))
-        user = quote(env.rabbitmq_user, safe="")
-        password = quote(env.rabbitmq_pass.get_secret_value(), safe="")
-        vhost = quote(env.rabbitmq_vhost, safe="")
-        return (f"amqp://{user}:{password}@{env.rabbitmq_host}:{env.rabbitmq_port}/{vhost}",)
+        """Broker URLs, from RABBITMQ_URLS (or RABBITMQ_URL) or made of the parts."""
+        return self.shared.rabbitmq.broker_urls
 
     def amqp(self) -> AmqpSettings:
-        """The broker settings; raises :class:`ev_messaging.MessagingError` for TLS settings
-        that do not fit the URLs (RABBITMQ_TLS_* with amqp:// URLs) or files that do not load."""
-        return AmqpSettings(
-            urls=self.amqp_urls(), client_name="ev-simulator", tls=self.shared.amqp_tls()
-        )
+        """The broker settings."""
+        return self.shared.rabbitmq.named("ev-simulator")
 
     def topology(self) -> TopologySettings:
         """The consumer's topology: its SENSOR_TYPES, or the whole default catalogue."""
-        names = _names(self.shared.sensor_types) or list(default_catalogue())
-        return TopologySettings.from_types(names, delivery_limit=self.shared.delivery_limit)
+        return self.shared.topology()
 
     def simulation(self) -> Simulation:
         """The run to make; a missing seed is drawn now (and shows in the report)."""

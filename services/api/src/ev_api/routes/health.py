@@ -50,10 +50,10 @@ async def redis_report(reader: ReadingReader, settings: Settings) -> JSONRespons
     """200 with Redis' latency when it answers, else 503 with its error."""
     try:
         # The client's own timeouts bound each attempt; this bounds the retries too.
-        async with asyncio.timeout(settings.redis_socket_timeout_s):
+        async with asyncio.timeout(settings.redis.socket_timeout_s):
             latency_ms = await reader.ping()
     except (StorageError, TimeoutError) as exc:
-        error = str(exc) or f"no answer within {settings.redis_socket_timeout_s:g} s"
+        error = str(exc) or f"no answer within {settings.redis.socket_timeout_s:g} s"
         redis = DependencyHealth(status="unavailable", error=error)
         code = 503
     else:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ev_consumer.logs import configure_logging, wants_json
+from ev_service.logs import configure_logging, wants_json
 
 
 class Terminal(io.StringIO):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-LogFormat = Literal["auto", "json", "text"]
+from ev_service.shared import LogFormat
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # "timestamp" is no record attribute: naming it first only fixes its place in the object; the
@@ -23,6 +24,9 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(timestamp)s %(levelname)s %(name)s %(message)s"
 JSON_RENAMES = {"levelname": "level", "name": "logger", "exc_info": "exception"}
 _STANDARD = frozenset([*RESERVED_ATTRS, "message", "asctime"])
+#: Libraries that narrate every connect at INFO: raised to WARNING unless the level is DEBUG
+#: (ev-messaging logs the node reached, and moves pika's records of handled failures to DEBUG).
+CHATTY_LIBRARIES = ("pika",)
 
 
 class TextFormatter(logging.Formatter):
@@ -50,15 +54,25 @@ def wants_json(log_format: LogFormat, stream: TextIO) -> bool:
     return log_format == "json"
 
 
-def configure_logging(level: str, log_format: LogFormat, stream: TextIO | None = None) -> None:
-    """Send every log record at ``level`` or above to ``stream`` (stderr) in ``log_format``."""
+def configure_logging(
+    level: str,
+    log_format: LogFormat,
+    stream: TextIO | None = None,
+    *,
+    wrap: Callable[[logging.Formatter], logging.Formatter] | None = None,
+) -> logging.Handler:
+    """Send every log record at ``level`` or above to ``stream`` (stderr) in ``log_format``;
+    ``wrap`` may decorate the formatter (the API masks secrets with it). Returns the handler."""
     stream = sys.stderr if stream is None else stream
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(
-        json_formatter() if wants_json(log_format, stream) else TextFormatter(TEXT_FORMAT)
-    )
+    formatter = json_formatter() if wants_json(log_format, stream) else TextFormatter(TEXT_FORMAT)
+    handler.setFormatter(formatter if wrap is None else wrap(formatter))
     root = logging.getLogger()
     for previous in root.handlers[:]:
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    quiet = logging.WARNING if root.getEffectiveLevel() > logging.DEBUG else logging.NOTSET
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
+    return handler

@@ -1,0 +1,144 @@
+"""Variables more than one service reads, declared once: Redis, RabbitMQ, the sensor types, the
+delivery limit, the history retention and logging. A service's settings class inherits the
+mixins it needs and declares ``redis``/``rabbitmq`` fields with the groups' factories."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ev_messaging import AmqpSettings, TopologySettings
+from ev_schemas import Catalogue, SchemaError, default_catalogue
+from ev_service.environment import EnvGroup
+from ev_storage import RedisSettings
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["auto", "json", "text"]
+
+#: Every service's settings: case-insensitive names, unknown variables ignored, no .env file,
+#: field docstrings as the descriptions of the variable table.
+SERVICE_CONFIG = SettingsConfigDict(
+    env_file=None, extra="ignore", case_sensitive=False, use_attribute_docstrings=True
+)
+
+_TLS_MEANINGS = {
+    "tls.ca_file": "CA (PEM) to verify the broker of `amqps://` URLs (system CAs if unset); the "
+    "broker is always verified ([docs/security.md](docs/security.md))",
+    "tls.cert_file": "client certificate (PEM) for the broker (with `RABBITMQ_TLS_KEY_FILE`)",
+    "tls.key_file": "client key (PEM) for the broker (with `RABBITMQ_TLS_CERT_FILE`)",
+    "tls.server_name": "name the broker's certificate must carry when the URLs reach it under "
+    "another one",
+}
+
+REDIS = EnvGroup(
+    RedisSettings,
+    names={name: f"REDIS_{name.upper()}" for name in RedisSettings.model_fields},
+)
+"""``REDIS_<FIELD>`` for every field of :class:`ev_storage.RedisSettings`."""
+
+RABBITMQ = EnvGroup(
+    AmqpSettings,
+    names={
+        "host": "RABBITMQ_HOST",
+        "port": "RABBITMQ_PORT",
+        "user": "RABBITMQ_USER",
+        "password": "RABBITMQ_PASS",
+        "vhost": "RABBITMQ_VHOST",
+        "urls": "RABBITMQ_URLS",
+        "heartbeat": "RABBITMQ_HEARTBEAT_S",
+        "tls.ca_file": "RABBITMQ_TLS_CA_FILE",
+        "tls.cert_file": "RABBITMQ_TLS_CERT_FILE",
+        "tls.key_file": "RABBITMQ_TLS_KEY_FILE",
+        "tls.server_name": "RABBITMQ_TLS_SERVER_NAME",
+    },
+    aliases={"RABBITMQ_URLS": ("RABBITMQ_URL",)},
+    lists=frozenset({"urls"}),
+    meanings=_TLS_MEANINGS,
+)
+"""The seed's ``RABBITMQ_HOST``/``PORT``/``USER``/``PASS``, the vhost, ``RABBITMQ_URLS`` (or
+``RABBITMQ_URL``), the heartbeat and ``RABBITMQ_TLS_*`` of :class:`ev_messaging.AmqpSettings`."""
+
+
+def _commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class LoggingVars(BaseSettings):
+    """``LOG_LEVEL`` and ``LOG_FORMAT``."""
+
+    model_config = SERVICE_CONFIG
+
+    log_level: LogLevel = "info"
+    """log level"""
+    log_format: LogFormat = "auto"
+    """`json` (one object per line), `text`, or `auto`: text when stderr is a terminal, else JSON
+    ([docs/operations.md](docs/operations.md#logs))"""
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lowercase_log_settings(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class SensorTypesVar(BaseSettings):
+    """``SENSOR_TYPES``: the configured sensor types, checked against the built-in catalogue."""
+
+    model_config = SERVICE_CONFIG
+
+    sensor_types: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), json_schema_extra={"shown_default": "all built-in types"}
+    )
+    """comma-separated configured types (the simulator's `--declare-topology` declares these
+    queues); unset or empty: every built-in type"""
+
+    @field_validator("sensor_types", mode="before")
+    @classmethod
+    def _split_sensor_types(cls, value: object) -> object:
+        return _commas(value)
+
+    @field_validator("sensor_types")
+    @classmethod
+    def _known_sensor_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            if value:
+                default_catalogue().restrict(value)
+        except SchemaError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def catalogue(self) -> Catalogue:
+        """The configured sensor types in the configured order, or every built-in one."""
+        catalogue = default_catalogue()
+        return catalogue.restrict(self.sensor_types) if self.sensor_types else catalogue
+
+
+class TopologyVars(SensorTypesVar):
+    """``SENSOR_TYPES`` and ``DELIVERY_LIMIT``: what the queues are declared with, the same in
+    every service that declares them."""
+
+    delivery_limit: int = Field(default=10, ge=1)
+    """deliveries before a message that keeps failing is dead-lettered to `ev.sensors.invalid`"""
+
+    def topology(self) -> TopologySettings:
+        """The exchange, queues and their arguments."""
+        return TopologySettings.from_types(
+            list(self.catalogue()), delivery_limit=self.delivery_limit
+        )
+
+
+class RetentionVar(BaseSettings):
+    """``HISTORY_RETENTION_S``: how much history the writer keeps and the reader may return."""
+
+    model_config = SERVICE_CONFIG
+
+    history_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
+    """history kept per sensor and type, relative to its newest reading (seconds)"""
+
+    @property
+    def history_retention(self) -> timedelta:
+        return timedelta(seconds=self.history_retention_s)
