@@ -14,10 +14,12 @@ from ev_storage.clients import (
 )
 from ev_storage.cursor import CURSOR_PATTERN, Position, decode_cursor, encode_cursor
 from ev_storage.errors import (
+    CredentialsRefused,
     InvalidArgument,
     InvalidCursor,
     InvalidKey,
     StorageError,
+    StorageRefused,
     StorageUnavailable,
     TlsVerificationFailed,
     UnknownSensorType,
@@ -31,6 +33,7 @@ from ev_storage.writer import ReadingWriter, WriteOutcome
 __all__ = [
     "CURSOR_PATTERN",
     "AsyncClient",
+    "CredentialsRefused",
     "InvalidArgument",
     "InvalidCursor",
     "InvalidKey",
@@ -39,6 +42,7 @@ __all__ = [
     "ReadingReader",
     "ReadingWriter",
     "StorageError",
+    "StorageRefused",
     "StorageSettings",
     "StorageUnavailable",
     "SyncClient",
