@@ -16,6 +16,7 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 #: or proxy going away, told apart from other ValueErrors by :func:`from_pika`.
 CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError, ValueError)
 _SOCKET_GONE = "Expected connected socket"
+_NOT_FOUND = 404
 
 
 class MessagingError(Exception):
@@ -62,6 +63,26 @@ class TlsVerificationFailed(MessagingError):
 
 class TopologyError(MessagingError):
     """The broker refused a declaration, e.g. a queue exists with different arguments."""
+
+
+class QueueUnavailable(MessagingError):
+    """The broker closed the channel when asked about ``queue``: 404 it does not exist (not
+    declared yet, or deleted), 403 these credentials may not use it. The connection and other
+    queues are not affected."""
+
+    def __init__(self, queue: str, reply_code: int, reply_text: str) -> None:
+        super().__init__(queue, reply_code, reply_text)
+        self.queue = queue
+        self.reply_code = reply_code
+        self.reply_text = reply_text
+
+    @property
+    def not_found(self) -> bool:
+        """Whether the broker does not know the queue (404 NOT_FOUND)."""
+        return self.reply_code == _NOT_FOUND
+
+    def __str__(self) -> str:
+        return f"queue {self.queue} unavailable: {self.reply_code} {self.reply_text}"
 
 
 class Unroutable(MessagingError):
