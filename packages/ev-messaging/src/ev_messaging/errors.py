@@ -9,12 +9,13 @@ from collections.abc import Sequence
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
-#: What pika raises for a failed connect, besides its AMQPError family: e.g. the whole handshake
-#: timing out (AMQPConnectorStackTimeout) on a broker that accepts TCP but never answers.
-#: What connecting can raise. pika raises a ValueError ("Expected connected socket, but
-#: getpeername() failed") when a peer accepts the TCP connection and closes it at once: a broker
-#: or proxy going away, told apart from other ValueErrors by :func:`from_pika`.
-CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError, ValueError)
+# What pika raises for a failed connect or a lost connection, for this package to translate with
+# from_pika (callers outside it catch MessagingError): its AMQPError family; connector errors,
+# e.g. the whole handshake timing out (AMQPConnectorStackTimeout) on a broker that accepts TCP
+# but never answers; socket errors; and a ValueError ("Expected connected socket, but
+# getpeername() failed") when a peer accepts the TCP connection and closes it at once, a broker
+# or proxy going away, told apart from other ValueErrors by from_pika.
+_CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError, ValueError)
 _SOCKET_GONE = "Expected connected socket"
 _NOT_FOUND = 404
 

@@ -17,7 +17,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from ev_messaging.connect import connect_first
-from ev_messaging.errors import CONNECT_ERRORS, QueueUnavailable, from_pika
+from ev_messaging.errors import _CONNECT_ERRORS, QueueUnavailable, from_pika
 from ev_messaging.settings import AmqpSettings
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class QueueDepths:
                 # Over this queue only: the channel is gone, the connection stays.
                 self._channel = None
                 raise QueueUnavailable(queue, exc.reply_code, exc.reply_text) from exc
-        except CONNECT_ERRORS as exc:
+        except _CONNECT_ERRORS as exc:
             self.close()
             raise from_pika(exc) from exc
         return QueueDepth(queue, declared.method.message_count, declared.method.consumer_count)
@@ -94,7 +94,7 @@ class QueueDepths:
             return False
         try:
             connection.process_data_events(time_limit=time_limit)
-        except CONNECT_ERRORS as exc:
+        except _CONNECT_ERRORS as exc:
             self.close()
             raise from_pika(exc) from exc
         return True
@@ -103,7 +103,7 @@ class QueueDepths:
         """Close the connection, if any (quietly: it may be gone already)."""
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and connection.is_open:
-            with contextlib.suppress(*CONNECT_ERRORS):
+            with contextlib.suppress(*_CONNECT_ERRORS):
                 connection.close()
 
     def __enter__(self) -> QueueDepths:
