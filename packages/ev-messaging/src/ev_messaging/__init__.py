@@ -1,4 +1,5 @@
-"""RabbitMQ for EV fleet telemetry: topology, a pipelined confirming publisher, a batch consumer.
+"""RabbitMQ for EV fleet telemetry: topology, a pipelined confirming publisher, a batch consumer,
+queue depths.
 
 Nothing connects at import time; every class takes an :class:`AmqpSettings` value.
 """
@@ -12,7 +13,9 @@ from ev_messaging.errors import (
     ConfirmTimeout,
     Fatal,
     MessagingError,
+    NoBrokerAnswered,
     PublishNacked,
+    QueueUnavailable,
     Retry,
     TlsVerificationFailed,
     TopologyError,
@@ -20,6 +23,7 @@ from ev_messaging.errors import (
 )
 from ev_messaging.pika_logs import HandledPikaErrors, install_pika_log_filter
 from ev_messaging.publisher import CONTENT_TYPE, Publisher, PublisherStats
+from ev_messaging.queue_depths import QueueDepth, QueueDepths
 from ev_messaging.settings import AmqpSettings, safe_url
 from ev_messaging.tls import TlsSettings
 from ev_messaging.topology import (
@@ -60,9 +64,13 @@ __all__ = [
     "Fatal",
     "HandledPikaErrors",
     "MessagingError",
+    "NoBrokerAnswered",
     "PublishNacked",
     "Publisher",
     "PublisherStats",
+    "QueueDepth",
+    "QueueDepths",
+    "QueueUnavailable",
     "Rejection",
     "Retry",
     "TlsSettings",

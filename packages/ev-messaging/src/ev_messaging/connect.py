@@ -16,7 +16,7 @@ from typing import TypeVar
 import pika.connection
 
 from ev_messaging.errors import (
-    CONNECT_ERRORS,
+    _CONNECT_ERRORS,
     BrokerUnavailable,
     MessagingError,
     NoBrokerAnswered,
@@ -60,7 +60,7 @@ def connect_first(
     for index, (params, url) in candidates[first:] + candidates[:first]:
         try:
             opened = opener(params)
-        except (MessagingError, *CONNECT_ERRORS) as exc:
+        except (MessagingError, *_CONNECT_ERRORS) as exc:
             error = from_pika(exc, address=f"{params.host}:{params.port}")
             if not isinstance(error, BrokerUnavailable):
                 if error is exc:

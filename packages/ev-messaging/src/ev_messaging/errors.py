@@ -9,13 +9,15 @@ from collections.abc import Sequence
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
-#: What pika raises for a failed connect, besides its AMQPError family: e.g. the whole handshake
-#: timing out (AMQPConnectorStackTimeout) on a broker that accepts TCP but never answers.
-#: What connecting can raise. pika raises a ValueError ("Expected connected socket, but
-#: getpeername() failed") when a peer accepts the TCP connection and closes it at once: a broker
-#: or proxy going away, told apart from other ValueErrors by :func:`from_pika`.
-CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError, ValueError)
+# What pika raises for a failed connect or a lost connection, for this package to translate with
+# from_pika (callers outside it catch MessagingError): its AMQPError family; connector errors,
+# e.g. the whole handshake timing out (AMQPConnectorStackTimeout) on a broker that accepts TCP
+# but never answers; socket errors; and a ValueError ("Expected connected socket, but
+# getpeername() failed") when a peer accepts the TCP connection and closes it at once, a broker
+# or proxy going away, told apart from other ValueErrors by from_pika.
+_CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError, ValueError)
 _SOCKET_GONE = "Expected connected socket"
+_NOT_FOUND = 404
 
 
 class MessagingError(Exception):
@@ -62,6 +64,26 @@ class TlsVerificationFailed(MessagingError):
 
 class TopologyError(MessagingError):
     """The broker refused a declaration, e.g. a queue exists with different arguments."""
+
+
+class QueueUnavailable(MessagingError):
+    """The broker closed the channel when asked about ``queue``: 404 it does not exist (not
+    declared yet, or deleted), 403 these credentials may not use it. The connection and other
+    queues are not affected."""
+
+    def __init__(self, queue: str, reply_code: int, reply_text: str) -> None:
+        super().__init__(queue, reply_code, reply_text)
+        self.queue = queue
+        self.reply_code = reply_code
+        self.reply_text = reply_text
+
+    @property
+    def not_found(self) -> bool:
+        """Whether the broker does not know the queue (404 NOT_FOUND)."""
+        return self.reply_code == _NOT_FOUND
+
+    def __str__(self) -> str:
+        return f"queue {self.queue} unavailable: {self.reply_code} {self.reply_text}"
 
 
 class Unroutable(MessagingError):

@@ -16,10 +16,12 @@ from ev_storage.clients import (
 )
 from ev_storage.cursor import CURSOR_PATTERN, Position, decode_cursor, encode_cursor
 from ev_storage.errors import (
+    CredentialsRefused,
     InvalidArgument,
     InvalidCursor,
     InvalidKey,
     StorageError,
+    StorageRefused,
     StorageUnavailable,
     TlsVerificationFailed,
     UnknownSensorType,
@@ -35,6 +37,7 @@ __all__ = [
     "CURSOR_PATTERN",
     "AsyncClient",
     "AsyncNodeClient",
+    "CredentialsRefused",
     "InvalidArgument",
     "InvalidCursor",
     "InvalidKey",
@@ -44,6 +47,7 @@ __all__ = [
     "ReadingWriter",
     "RedisSettings",
     "StorageError",
+    "StorageRefused",
     "StorageSettings",
     "StorageUnavailable",
     "SyncClient",

@@ -1,7 +1,8 @@
 """Errors of ev-storage: one root, :class:`StorageError`, and the translation of redis-py's errors.
 
 Callers catch these, never ``redis.exceptions``: the consumer backs off and redelivers on
-:class:`StorageUnavailable`, the API answers 503 for it and 4xx for :class:`InvalidArgument`.
+:class:`StorageUnavailable` and stops on :class:`StorageRefused`, the API answers 503 for the
+first and 4xx for :class:`InvalidArgument`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ _TRANSIENT_REPLIES = tuple(
     f"{code} " for code in ("BUSY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
 )
 _TRANSIENT_TYPES: tuple[type[Exception], ...] = (
-    redis_errors.ConnectionError,  # also refused, reset, auth, LOADING, max clients
+    redis_errors.ConnectionError,  # also refused, reset, auth (see below), LOADING, max clients
     redis_errors.TimeoutError,
     redis_errors.ReadOnlyError,  # failover left us on a replica
     redis_errors.OutOfMemoryError,  # maxmemory reached with noeviction
@@ -30,6 +31,19 @@ _TRANSIENT_TYPES: tuple[type[Exception], ...] = (
     # A cluster client's request for a slot no primary serves (a failover under way).
     redis_errors.SlotNotCoveredError,
 )
+# Refused credentials: WRONGPASS, NOAUTH, "invalid password", an AUTH to a server without one,
+# all AuthenticationError, and AuthorizationError (a certificate's OCSP status refused). redis-py
+# makes them ConnectionErrors.
+_CREDENTIAL_REFUSALS = (redis_errors.AuthenticationError, redis_errors.AuthorizationError)
+# Refused permissions: NOPERM (a command, key or channel outside the user's ACL), and an AUTH with
+# a user name on a server that has no users (before Redis 6), should it reach us.
+_PERMISSION_REFUSALS = (
+    redis_errors.NoPermissionError,
+    redis_errors.AuthenticationWrongNumberOfArgsError,
+)
+#: How Redis 7.0 reports an ACL refusal inside a script (newer releases may reply NOPERM): plain
+#: error, "The user executing the script can't run this command or subcommand script: <sha>...".
+_SCRIPT_REFUSAL = "The user executing the script can't "
 #: How redis-py's cluster client says that the slot map it read has holes (nodes down).
 _UNCOVERED = "All slots are not covered"
 #: What redis-py may raise: its cluster client's own errors are not RedisErrors.
@@ -53,6 +67,36 @@ class StorageUnavailable(StorageError):
 
     def __str__(self) -> str:
         return f"Redis unavailable: {self.reason}"
+
+
+class StorageRefused(StorageError):
+    """Redis refused this client: its credentials (WRONGPASS, NOAUTH) or its ACL permissions
+    (NOPERM), whatever it asked for.
+
+    No request of this client will do better until someone changes the password, the user or
+    its ACL: a caller that would retry the same data forever, or count it against a delivery
+    limit, should stop instead. ``reason`` is Redis's (or redis-py's) reply.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"Redis refused: {self.reason}"
+
+
+class CredentialsRefused(StorageRefused, StorageUnavailable):
+    """Redis refused the credentials (a wrong or missing password, an unknown or disabled user).
+
+    Unlike a missing permission, this may pass by itself, e.g. while a password is rotated on
+    the server before the clients, so it is also a :class:`StorageUnavailable`: callers that wait
+    for Redis anyway (health checks, start-up probes, an API answering 503) wait for this too.
+    Callers for which retrying only looks alive catch :class:`StorageRefused` first.
+    """
+
+    def __str__(self) -> str:
+        return f"Redis refused the credentials: {self.reason}"
 
 
 class TlsVerificationFailed(StorageError):
@@ -97,14 +141,36 @@ class UnknownSensorType(InvalidArgument):
         return f"unknown sensor type {self.sensor_type!r}; known: {', '.join(self.known)}"
 
 
+def _cluster_cause(exc: RedisFailure) -> RedisFailure | None:
+    """The node's error that a cluster client's "cannot be connected" was raised from, if any."""
+    cause = exc.__cause__
+    if isinstance(exc, redis_errors.RedisClusterException) and isinstance(
+        cause, redis_errors.RedisError | redis_errors.RedisClusterException
+    ):
+        return cause
+    return None
+
+
+def refusal(exc: RedisFailure) -> type[StorageRefused] | None:
+    """Which :class:`StorageRefused` ``exc`` stands for, if it is a refusal of this client."""
+    if isinstance(exc, _CREDENTIAL_REFUSALS):
+        return CredentialsRefused
+    if isinstance(exc, _PERMISSION_REFUSALS):
+        return StorageRefused
+    if isinstance(exc, redis_errors.ResponseError) and _SCRIPT_REFUSAL in str(exc):
+        return StorageRefused
+    cause = _cluster_cause(exc)
+    return None if cause is None else refusal(cause)
+
+
 def is_transient(exc: RedisFailure) -> bool:
     """Whether ``exc`` reports a server or network state that passes, rather than a bad request."""
     if isinstance(exc, _TRANSIENT_TYPES):
         return True
     if isinstance(exc, redis_errors.RedisClusterException):
         # "Redis Cluster cannot be connected" carries the last node's error as its cause.
-        cause = exc.__cause__
-        if isinstance(cause, redis_errors.RedisError | redis_errors.RedisClusterException):
+        cause = _cluster_cause(exc)
+        if cause is not None:
             return is_transient(cause)
         return str(exc).startswith(_UNCOVERED)
     # redis-py has no class for some replies (BUSY: a script runs too long); the code leads.
@@ -136,6 +202,9 @@ def translate(exc: RedisFailure) -> StorageError:
         reason = failed.verify_message or failed.reason or str(failed)
         return TlsVerificationFailed(reason, address.group(1) if address else None)
     detail = str(exc) or type(exc).__name__
+    refused = refusal(exc)
+    if refused is not None:
+        return refused(detail)
     if is_transient(exc):
         return StorageUnavailable(detail)
     return StorageError(f"Redis error: {detail}")

@@ -6,13 +6,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis
-
 from ev_messaging import Delivery, Fatal, Rejection, Retry, sensor_type_from_routing_key
 from ev_schemas import InvalidReading, Reading, ReadingValidator, shown
 from ev_storage import (
     ReadingWriter,
     StorageError,
+    StorageRefused,
     StorageUnavailable,
     TlsVerificationFailed,
     WriteOutcome,
@@ -73,8 +72,13 @@ class ReadingPipeline:
             except StorageError as exc:
                 if isinstance(exc, TlsVerificationFailed):
                     raise Fatal(str(exc)) from exc
-                if _refused(exc):
-                    raise Fatal(f"Redis refused the credentials or permissions: {exc}") from exc
+                if isinstance(exc, StorageRefused):
+                    # Checked before StorageUnavailable: refused credentials are one too (they
+                    # may pass while a password is rotated), refused permissions are not. Either
+                    # would have every reading retried forever or, worse, requeued towards the
+                    # delivery limit and dead-lettered, although no reading is at fault.
+                    reason = f"Redis refused the credentials or permissions: {exc.reason}"
+                    raise Fatal(reason) from exc
                 if not isinstance(exc, StorageUnavailable):
                     raise  # the runner isolates the reading that fails; see BatchConsumer
                 self.stats.storage_retries += 1
@@ -131,18 +135,3 @@ class ReadingPipeline:
                 self.stats.conflicts += 1
             else:
                 self.stats.expired += 1
-
-
-# Redis's answers to bad credentials or a missing ACL permission. ev-storage reports the first as
-# unavailable (it may pass while a password is rotated) and the second as a plain StorageError:
-# either would have every reading retried forever or, worse, requeued towards the delivery limit
-# and dead-lettered, although no reading is at fault. The cause ev-storage chains tells them apart.
-_REFUSALS = (
-    redis.exceptions.AuthenticationError,
-    redis.exceptions.AuthorizationError,
-    redis.exceptions.NoPermissionError,
-)
-
-
-def _refused(exc: StorageError) -> bool:
-    return isinstance(exc.__cause__, _REFUSALS)
