@@ -28,7 +28,13 @@ from ev_messaging import (
 from ev_messaging import TlsVerificationFailed as BrokerCertificateRejected
 from ev_schemas import ReadingValidator
 from ev_service import ConfigurationError, configure_logging, load_settings
-from ev_storage import ReadingWriter, StorageUnavailable, SyncClient, check_connection
+from ev_storage import (
+    ReadingWriter,
+    StorageRefused,
+    StorageUnavailable,
+    SyncClient,
+    check_connection,
+)
 from ev_storage import TlsVerificationFailed as RedisCertificateRejected
 
 log = logging.getLogger("ev_consumer")
@@ -163,6 +169,10 @@ def run(stop_requested: bool = False) -> int:
             "RABBITMQ_VHOST or RABBITMQ_URLS): %s",
             exc,
         )
+        return 2
+    except StorageRefused as exc:
+        # Redis refused the start-up check's PING (TLS in use): an ACL only a human can change.
+        log.error("%s (check REDIS_PASSWORD and the Redis ACL)", exc)
         return 2
     except TopologyError as exc:
         log.error("RabbitMQ refused the topology (queues declared with other arguments?): %s", exc)
