@@ -55,6 +55,15 @@ class StorageUnavailable(StorageError):
         return f"Redis unavailable: {self.reason}"
 
 
+class StorageTimedOut(StorageUnavailable):
+    """Redis did not answer in time: it may be hung rather than down.
+
+    A :class:`StorageUnavailable` like the others, for callers that only retry later. A caller
+    that would otherwise go on to wait for the same Redis again (a rate limiter in front of a
+    read) can tell it apart and give up at once.
+    """
+
+
 class TlsVerificationFailed(StorageError):
     """Redis's certificate did not verify (unknown CA, expired, not valid for the host name).
 
@@ -136,6 +145,8 @@ def translate(exc: RedisFailure) -> StorageError:
         reason = failed.verify_message or failed.reason or str(failed)
         return TlsVerificationFailed(reason, address.group(1) if address else None)
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, redis_errors.TimeoutError):
+        return StorageTimedOut(detail)
     if is_transient(exc):
         return StorageUnavailable(detail)
     return StorageError(f"Redis error: {detail}")
@@ -148,3 +159,18 @@ def redis_errors_translated() -> Iterator[None]:
         yield
     except (redis_errors.RedisError, redis_errors.RedisClusterException) as exc:
         raise translate(exc) from exc
+
+
+@contextmanager
+def connection_errors_translated() -> Iterator[None]:
+    """:func:`redis_errors_translated`, and a socket's own error, should redis-py let one through,
+    as :class:`StorageTimedOut` (a ``TimeoutError``) or :class:`StorageUnavailable` (any other
+    ``OSError``): for a connection's life or a per-request check, where no third-party error
+    may reach the caller."""
+    try:
+        with redis_errors_translated():
+            yield
+    except TimeoutError as exc:
+        raise StorageTimedOut(str(exc) or "timed out") from exc
+    except OSError as exc:
+        raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
