@@ -24,6 +24,7 @@ from ev_storage.errors import (
     UnknownSensorType,
 )
 from ev_storage.keys import KeyLayout
+from ev_storage.rate_counter import RateCounter, WindowCount
 from ev_storage.reader import ReadingReader
 from ev_storage.settings import StorageSettings
 from ev_storage.tls import redis_tls_options
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidKey",
     "KeyLayout",
     "Position",
+    "RateCounter",
     "ReadingReader",
     "ReadingWriter",
     "StorageError",
@@ -46,6 +48,7 @@ __all__ = [
     "SyncClient",
     "TlsVerificationFailed",
     "UnknownSensorType",
+    "WindowCount",
     "WriteOutcome",
     "__version__",
     "async_client",
