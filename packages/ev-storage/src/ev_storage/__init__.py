@@ -6,6 +6,7 @@ Takes clients and settings from the caller; never reads the environment, never c
 from ev_storage.__about__ import __version__
 from ev_storage.clients import (
     AsyncClient,
+    PubSubClient,
     SyncClient,
     async_client,
     check_connection,
@@ -24,6 +25,7 @@ from ev_storage.errors import (
     UnknownSensorType,
 )
 from ev_storage.keys import KeyLayout
+from ev_storage.live_feed import LiveEvent, LiveFeed, LiveMessage, LiveSubscribed
 from ev_storage.rate_counter import RateCounter, WindowCount
 from ev_storage.reader import ReadingReader
 from ev_storage.settings import StorageSettings
@@ -37,7 +39,12 @@ __all__ = [
     "InvalidCursor",
     "InvalidKey",
     "KeyLayout",
+    "LiveEvent",
+    "LiveFeed",
+    "LiveMessage",
+    "LiveSubscribed",
     "Position",
+    "PubSubClient",
     "RateCounter",
     "ReadingReader",
     "ReadingWriter",

@@ -20,6 +20,9 @@ SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 """What :class:`~ev_storage.ReadingWriter` accepts."""
 AsyncClient: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 """What :class:`~ev_storage.ReadingReader` accepts."""
+PubSubClient: TypeAlias = redis.asyncio.Redis
+"""What :class:`~ev_storage.LiveFeed` accepts: a client of one server. On a cluster, a client of
+one node: a ``PUBLISH`` reaches the subscribers of every node."""
 
 
 def cluster_options(options: Mapping[str, Any]) -> dict[str, Any]:
