@@ -11,7 +11,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
-from ev_api.live import LiveHub
+from ev_api.live_fanout import LiveFanout
 from ev_api.settings import Settings
 from ev_schemas import Catalogue
 from ev_storage import ReadingReader
@@ -49,7 +49,7 @@ class Resources:
 
     catalogue: Catalogue
     reader: ReadingReader
-    hub: LiveHub
+    hub: LiveFanout
     #: None when RATE_LIMIT_PER_MINUTE is 0.
     limiter: RateLimiter | None = None
 
