@@ -17,17 +17,18 @@ import anyio
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
 from starlette.websockets import WebSocketState
 
-from ev_api.auth import API_KEY_QUERY, websocket_key_accepted
-from ev_api.deps import SettingsDep, get_resources, unknown_query_names
+from ev_api.auth import websocket_key_accepted
+from ev_api.credentials import API_KEY_QUERY
+from ev_api.deps import (
+    SettingsDep,
+    client_identity,
+    get_resources,
+    limiter_refusal,
+    unknown_query_names,
+)
+from ev_api.limiter import RATE_LIMITED, LimiterUnavailable, RateLimiter
 from ev_api.live_fanout import LiveReading, LiveUnavailable, Signal, Subscription
 from ev_api.params import parse_type_filter
-from ev_api.ratelimit import (
-    RATE_LIMITED,
-    LimiterUnavailable,
-    RateLimiter,
-    client_identity,
-    refusal,
-)
 from ev_schemas import check_sensor_id
 from ev_storage import ReadingReader, StorageUnavailable
 
@@ -95,7 +96,7 @@ async def _count_connection(
     try:
         decision = await limiter.hit(client_identity(websocket, keyed=keyed))
     except LimiterUnavailable:
-        raise _Close(status.WS_1013_TRY_AGAIN_LATER, refusal(limiter)) from None
+        raise _Close(status.WS_1013_TRY_AGAIN_LATER, limiter_refusal(limiter)) from None
     if not decision.allowed:
         raise _Close(
             status.WS_1013_TRY_AGAIN_LATER,
