@@ -19,11 +19,12 @@ from ev_storage import (
     StorageError,
     StorageRefused,
     StorageSettings,
+    StorageTimedOut,
     StorageUnavailable,
     TlsVerificationFailed,
     check_connection,
 )
-from ev_storage.errors import redis_errors_translated, translate
+from ev_storage.errors import connection_errors_translated, redis_errors_translated, translate
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,9 @@ from ev_storage.errors import redis_errors_translated, translate
 )
 def test_passing_states_become_storage_unavailable(exc: redis_errors.RedisError) -> None:
     translated = translate(exc)
-    assert type(translated) is StorageUnavailable
+    # A timeout is the one kind told apart: StorageTimedOut, a StorageUnavailable too.
+    timed_out = isinstance(exc, redis_errors.TimeoutError)
+    assert type(translated) is (StorageTimedOut if timed_out else StorageUnavailable)
     assert str(translated) == f"Redis unavailable: {exc}"
 
 
@@ -295,3 +298,34 @@ def test_noauth_from_a_server_that_wants_a_password(private_redis: redis.Redis) 
     finally:
         anonymous.close()
     assert isinstance(caught.value.__cause__, redis_errors.AuthenticationError)
+
+
+def test_a_timeout_is_storage_timed_out_and_still_unavailability() -> None:
+    translated = translate(redis_errors.TimeoutError("Timeout reading from socket"))
+    assert isinstance(translated, StorageUnavailable)
+    assert translated.reason == "Timeout reading from socket"
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (redis_errors.ConnectionError("reset by peer"), StorageUnavailable),
+        (redis_errors.TimeoutError("Timeout reading from socket"), StorageTimedOut),
+        (TimeoutError("timed out"), StorageTimedOut),
+        (ConnectionResetError(104, "Connection reset by peer"), StorageUnavailable),
+        (OSError(113, "No route to host"), StorageUnavailable),
+        (redis_errors.ResponseError("WRONGTYPE Operation against a key"), StorageError),
+    ],
+)
+def test_connection_errors_translated_also_takes_socket_errors(
+    exc: Exception, kind: type[StorageError]
+) -> None:
+    with pytest.raises(StorageError) as caught, connection_errors_translated():
+        raise exc
+    assert type(caught.value) is kind
+    assert caught.value.__cause__ is exc
+
+
+def test_connection_errors_translated_leaves_other_exceptions_alone() -> None:
+    with pytest.raises(KeyError), connection_errors_translated():
+        raise KeyError("x")

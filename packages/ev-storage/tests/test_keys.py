@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -74,3 +76,18 @@ def test_invalid_key_is_a_storage_error_and_a_value_error() -> None:
         KeyLayout().summary("no way")
     with pytest.raises(ValueError, match="sensor_id"):
         KeyLayout().summary("no way")
+
+
+def test_rate_counter_key_is_the_prefix_and_the_hash() -> None:
+    # The bytes of the API's counters before they moved here: a deployment's counters carry on.
+    digest = hashlib.sha256(b"key:secret-key").hexdigest()[:32]
+    assert KeyLayout("p:").rate_counter(digest) == f"p:ratelimit:{digest}"
+    assert KeyLayout().rate_counter("0" * 32) == "ratelimit:" + "0" * 32
+
+
+@pytest.mark.parametrize(
+    "client_id", ["", "key:secret-key", "0" * 31, "0" * 33, "A" * 32, "g" * 32, "*" * 32, 7]
+)
+def test_rate_counter_refuses_anything_but_a_hash(client_id: str) -> None:
+    with pytest.raises(InvalidKey, match="client id"):
+        KeyLayout().rate_counter(client_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 
@@ -14,18 +13,12 @@ from _private_redis import PrivateRedis
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from ev_api.ratelimit import LimiterUnavailable, RateLimiter, identity_key
+from ev_api.limiter import LimiterUnavailable, RateLimiter
 from ev_storage import ReadingWriter
 
 pytestmark = pytest.mark.faults
 
 LATEST = "/api/v1/sensor/ev_001/battery"
-
-
-def test_identity_key_hashes_the_identity() -> None:
-    key = identity_key("p:", "key:secret-key")
-    assert key == "p:ratelimit:" + hashlib.sha256(b"key:secret-key").hexdigest()[:32]
-    assert "secret" not in key
 
 
 def test_429_with_retry_after_once_the_limit_is_used(
@@ -98,9 +91,9 @@ async def test_limiter_with_redis_down(closed_port: int) -> None:
     try:
         # Time for redis-py's own retries of the refused connection: refused is not hung.
         options = {"prefix": "p:", "limit": 1, "timeout": 5.0}
-        opened = RateLimiter(client, fail_open=True, **options)  # type: ignore[arg-type]
+        opened = RateLimiter.on_redis(client, fail_open=True, **options)  # type: ignore[arg-type]
         assert (await opened.hit("addr:x")).allowed
-        closed = RateLimiter(client, fail_open=False, **options)  # type: ignore[arg-type]
+        closed = RateLimiter.on_redis(client, fail_open=False, **options)  # type: ignore[arg-type]
         with pytest.raises(LimiterUnavailable):
             await closed.hit("addr:x")
     finally:

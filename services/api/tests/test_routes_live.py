@@ -14,7 +14,7 @@ from _api_helpers import reading
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from ev_api.live import LiveHub, Signal
+from ev_api.live_fanout import LiveFanout, Signal
 from ev_api.routes.live import _Session
 from ev_schemas import default_catalogue
 from ev_storage import KeyLayout, ReadingReader, ReadingWriter, StorageSettings
@@ -134,7 +134,7 @@ def test_slow_client_is_disconnected(
         # The snapshot comes after the subscription is confirmed: nothing of the burst is lost
         # (published earlier, it could be, and the test then waited forever for the rest).
         assert ws.receive_json()["sensor_type"] == "speed"
-        # Published in one go, the burst reaches the hub faster than one client can be sent to.
+        # Published in one go, the burst reaches the fan-out faster than a client can be sent to.
         with redis_client.pipeline(transaction=False) as pipe:
             for second in range(burst):
                 pipe.publish(channel, reading("battery", second).to_json())
@@ -146,7 +146,7 @@ def test_slow_client_is_disconnected(
     assert "too slow" in closed.value.reason
 
 
-# --- the session logic, driven directly with the real hub and reader ---------------------------
+# --- the session logic, driven directly with the real fan-out and reader ----------------------
 
 
 class RecordingSocket:
@@ -168,15 +168,15 @@ class RecordingSocket:
 
 
 @pytest.fixture
-async def hub_and_reader(
+async def fanout_and_reader(
     redis_url: str, key_prefix: str
-) -> AsyncIterator[tuple[LiveHub, ReadingReader]]:
+) -> AsyncIterator[tuple[LiveFanout, ReadingReader]]:
     client = redis.asyncio.Redis.from_url(redis_url)
     reader = ReadingReader(client, StorageSettings(key_prefix=key_prefix), default_catalogue())
-    hub = LiveHub(client, channel_for=reader.keys.live_channel, queue_size=16)
-    await hub.start()
-    yield hub, reader
-    await hub.aclose()
+    fanout = LiveFanout(client, channel_for=reader.keys.live_channel, queue_size=16)
+    await fanout.start()
+    yield fanout, reader
+    await fanout.aclose()
     await client.aclose()
 
 
@@ -189,12 +189,12 @@ async def wait_for_sent(socket: RecordingSocket, count: int) -> None:
 
 @pytest.mark.anyio
 async def test_a_reading_in_the_snapshot_is_not_sent_again_live(
-    hub_and_reader: tuple[LiveHub, ReadingReader], writer: ReadingWriter
+    fanout_and_reader: tuple[LiveFanout, ReadingReader], writer: ReadingWriter
 ) -> None:
-    hub, reader = hub_and_reader
+    fanout, reader = fanout_and_reader
     socket = RecordingSocket()
     first, second = reading("battery", 1), reading("battery", 2)
-    async with hub.subscribe("ev_001") as subscription:
+    async with fanout.subscribe("ev_001") as subscription:
         # Stored after subscribing and before the snapshot: in both, to be sent once.
         writer.store_many([first])
         session = _Session(socket, reader, "ev_001", None)  # type: ignore[arg-type]
@@ -209,19 +209,19 @@ async def test_a_reading_in_the_snapshot_is_not_sent_again_live(
 
 @pytest.mark.anyio
 async def test_resync_sends_only_what_changed(
-    hub_and_reader: tuple[LiveHub, ReadingReader],
+    fanout_and_reader: tuple[LiveFanout, ReadingReader],
     writer: ReadingWriter,
     redis_client: redis.Redis,
     key_prefix: str,
 ) -> None:
-    hub, reader = hub_and_reader
+    fanout, reader = fanout_and_reader
     socket = RecordingSocket()
     writer.store_many([reading("battery", 1), reading("speed", 1, 10)])
-    async with hub.subscribe("ev_001") as subscription:
+    async with fanout.subscribe("ev_001") as subscription:
         session = _Session(socket, reader, "ev_001", None)  # type: ignore[arg-type]
         await session.send_latest()
         relay = asyncio.create_task(session.relay(subscription))
-        # A reading stored while the hub was disconnected: in Redis, never seen on the channel.
+        # A reading stored while the fan-out was disconnected: in Redis, never seen on the channel.
         missed = reading("speed", 5, 20)
         keys = KeyLayout(key_prefix)
         redis_client.set(keys.latest("ev_001", "speed"), missed.to_json())

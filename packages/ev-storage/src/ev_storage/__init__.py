@@ -6,7 +6,7 @@ Takes clients and settings from the caller; never reads the environment, never c
 from ev_storage.__about__ import __version__
 from ev_storage.clients import (
     AsyncClient,
-    AsyncNodeClient,
+    PubSubClient,
     SyncClient,
     async_client,
     check_connection,
@@ -22,11 +22,14 @@ from ev_storage.errors import (
     InvalidKey,
     StorageError,
     StorageRefused,
+    StorageTimedOut,
     StorageUnavailable,
     TlsVerificationFailed,
     UnknownSensorType,
 )
 from ev_storage.keys import KeyLayout
+from ev_storage.live_feed import LiveEvent, LiveFeed, LiveMessage, LiveSubscribed
+from ev_storage.rate_counter import RateCounter, WindowCount
 from ev_storage.reader import ReadingReader
 from ev_storage.redis_settings import RedisSettings
 from ev_storage.settings import StorageSettings
@@ -36,23 +39,30 @@ from ev_storage.writer import ReadingWriter, WriteOutcome
 __all__ = [
     "CURSOR_PATTERN",
     "AsyncClient",
-    "AsyncNodeClient",
+    "PubSubClient",
     "CredentialsRefused",
     "InvalidArgument",
     "InvalidCursor",
     "InvalidKey",
     "KeyLayout",
+    "LiveEvent",
+    "LiveFeed",
+    "LiveMessage",
+    "LiveSubscribed",
     "Position",
+    "RateCounter",
     "ReadingReader",
     "ReadingWriter",
     "RedisSettings",
     "StorageError",
     "StorageRefused",
     "StorageSettings",
+    "StorageTimedOut",
     "StorageUnavailable",
     "SyncClient",
     "TlsVerificationFailed",
     "UnknownSensorType",
+    "WindowCount",
     "WriteOutcome",
     "__version__",
     "async_client",

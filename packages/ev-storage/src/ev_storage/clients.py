@@ -20,8 +20,9 @@ SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 """What :class:`~ev_storage.ReadingWriter` accepts."""
 AsyncClient: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 """What :class:`~ev_storage.ReadingReader` accepts."""
-AsyncNodeClient: TypeAlias = redis.asyncio.Redis
-"""An asynchronous client of one node (of a cluster, or the only one): what pub/sub needs."""
+PubSubClient: TypeAlias = redis.asyncio.Redis
+"""What :class:`~ev_storage.LiveFeed` accepts: a client of one server. On a cluster, a client of
+one node: a ``PUBLISH`` reaches the subscribers of every node."""
 
 
 def cluster_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def async_client(options: Mapping[str, Any], *, cluster: bool = False) -> AsyncC
     return redis.asyncio.cluster.RedisCluster(**cluster_options(options))
 
 
-def single_node(client: AsyncClient) -> AsyncNodeClient | None:
+def single_node(client: AsyncClient) -> PubSubClient | None:
     """``client`` when it talks to one server, None for a cluster client."""
     return client if isinstance(client, redis.asyncio.Redis) else None
 

@@ -99,6 +99,15 @@ class CredentialsRefused(StorageRefused, StorageUnavailable):
         return f"Redis refused the credentials: {self.reason}"
 
 
+class StorageTimedOut(StorageUnavailable):
+    """Redis did not answer in time: it may be hung rather than down.
+
+    A :class:`StorageUnavailable` like the others, for callers that only retry later. A caller
+    that would otherwise go on to wait for the same Redis again (a rate limiter in front of a
+    read) can tell it apart and give up at once.
+    """
+
+
 class TlsVerificationFailed(StorageError):
     """Redis's certificate did not verify (unknown CA, expired, not valid for the host name).
 
@@ -205,6 +214,8 @@ def translate(exc: RedisFailure) -> StorageError:
     refused = refusal(exc)
     if refused is not None:
         return refused(detail)
+    if isinstance(exc, redis_errors.TimeoutError):
+        return StorageTimedOut(detail)
     if is_transient(exc):
         return StorageUnavailable(detail)
     return StorageError(f"Redis error: {detail}")
@@ -217,3 +228,18 @@ def redis_errors_translated() -> Iterator[None]:
         yield
     except (redis_errors.RedisError, redis_errors.RedisClusterException) as exc:
         raise translate(exc) from exc
+
+
+@contextmanager
+def connection_errors_translated() -> Iterator[None]:
+    """:func:`redis_errors_translated`, and a socket's own error, should redis-py let one through,
+    as :class:`StorageTimedOut` (a ``TimeoutError``) or :class:`StorageUnavailable` (any other
+    ``OSError``): for a connection's life or a per-request check, where no third-party error
+    may reach the caller."""
+    try:
+        with redis_errors_translated():
+            yield
+    except TimeoutError as exc:
+        raise StorageTimedOut(str(exc) or "timed out") from exc
+    except OSError as exc:
+        raise StorageUnavailable(str(exc) or type(exc).__name__) from exc

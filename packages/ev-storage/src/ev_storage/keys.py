@@ -1,8 +1,9 @@
 """The Redis key layout of the contract, in one place.
 
 Every key of one sensor carries the hash tag ``{<sensor_id>}``, so on Redis Cluster they share a
-slot and the write script may touch them together. Every part is checked before it becomes a key:
-a key is never built from unchecked input.
+slot and the write script may touch them together. A rate limiter's counters live here too, one
+per client. Every part is checked before it becomes a key: a key is never built from unchecked
+input.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from ev_schemas import RESERVED_NAMES, SENSOR_ID_RE, shown
 from ev_schemas.catalogue import SENSOR_TYPE_PATTERN
 from ev_storage.errors import InvalidKey
 
+#: A rate counter's client: a hash of who is counted (32 hex digits), never a raw key or address.
+CLIENT_ID_RE = re.compile(r"[0-9a-f]{32}")
 #: A prefix is a namespace (``"prod:"``, ``"evtest:1a2b:"``); braces would move the hash tag.
 PREFIX_RE = re.compile(r"[A-Za-z0-9_.:/\-]{0,100}")
 
@@ -34,6 +37,14 @@ def check_sensor_id(sensor_id: str) -> str:
     return sensor_id
 
 
+def check_client_id(client_id: str) -> str:
+    """``client_id`` if it may name a rate counter (32 lowercase hex digits), else
+    :class:`InvalidKey`."""
+    if not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id):
+        raise InvalidKey(f"client id {shown(client_id)} must be 32 lowercase hex digits (a hash)")
+    return client_id
+
+
 def check_sensor_type(sensor_type: str) -> str:
     """``sensor_type`` if it may be part of a key (a catalogue name), else :class:`InvalidKey`."""
     if (
@@ -50,7 +61,8 @@ def check_sensor_type(sensor_type: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class KeyLayout:
-    """Builds the keys and the live channel of a sensor under ``prefix``.
+    """Builds the keys and the live channel of a sensor, and a client's rate counter, under
+    ``prefix``.
 
     | what | key |
     | --- | --- |
@@ -58,6 +70,7 @@ class KeyLayout:
     | history of a type | ``{prefix}sensor:{<id>}:<type>:history`` |
     | per-type aggregates | ``{prefix}sensor:{<id>}:summary`` |
     | pub/sub channel of new readings | ``{prefix}sensor:{<id>}:live`` |
+    | a client's request counter | ``{prefix}ratelimit:<client id>`` |
     """
 
     prefix: str = ""
@@ -81,3 +94,8 @@ class KeyLayout:
     def live_channel(self, sensor_id: str) -> str:
         """Where the write script publishes each newly stored reading of the sensor."""
         return f"{self.sensor(sensor_id)}:live"
+
+    def rate_counter(self, client_id: str) -> str:
+        """The request counter of a rate-limited client, named by a hash (``client_id``, 32 hex
+        digits) so that neither an API key nor unchecked input ends up in Redis."""
+        return f"{self.prefix}ratelimit:{check_client_id(client_id)}"

@@ -25,7 +25,7 @@ from redis.retry import Retry
 
 from ev_storage.clients import (
     AsyncClient,
-    AsyncNodeClient,
+    PubSubClient,
     SyncClient,
     async_client,
     sync_client,
@@ -132,7 +132,7 @@ class RedisSettings(BaseModel):
         also retries a timed-out command after refreshing its slot map. Connects on first use."""
         return async_client(self.async_options(client_name), cluster=self.cluster)
 
-    def async_node_client(self, client_name: str | None = None) -> AsyncNodeClient:
+    def async_node_client(self, client_name: str | None = None) -> PubSubClient:
         """A client of the one node ``host``:``port``, cluster or not: for pub/sub, as a PUBLISH
         reaches the subscribers of every node of a cluster."""
         return _AsyncRedis(**self.async_options(client_name))

@@ -19,11 +19,11 @@ from fastapi.routing import APIRoute
 
 from ev_api.__about__ import __version__
 from ev_api.auth import require_api_key
-from ev_api.deps import Resources, get_settings, resolve_settings
+from ev_api.deps import Resources, enforce_rate_limit, get_settings, resolve_settings
 from ev_api.errors import InternalErrors, install_error_handlers
-from ev_api.live import LiveHub
+from ev_api.limiter import RateLimiter
+from ev_api.live_fanout import LiveFanout
 from ev_api.metrics import ApiMetrics, MetricsMiddleware
-from ev_api.ratelimit import RateLimiter, enforce_rate_limit
 from ev_api.routes import health, live, metrics, sensors
 from ev_api.settings import Settings
 from ev_api.storage_client import pubsub_client, redis_client
@@ -54,7 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     client = redis_client(settings)
     live_client = pubsub_client(settings, client)
     reader = ReadingReader(client, settings.storage(), catalogue)
-    hub = LiveHub(
+    hub = LiveFanout(
         live_client,
         channel_for=reader.keys.live_channel,
         queue_size=settings.ws_queue_size,
@@ -62,7 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     )
     limiter = None
     if settings.rate_limit_per_minute:
-        limiter = RateLimiter(
+        limiter = RateLimiter.on_redis(
             client,
             prefix=settings.redis.key_prefix,
             limit=settings.rate_limit_per_minute,

@@ -1,6 +1,7 @@
 """API-key authentication: header ``X-API-Key`` (WebSockets may use ``?api_key=``).
 
-Authentication is a dependency of its own, so a rate limiter can later sit beside it on the router.
+Authentication is a dependency of its own, so the rate limit (:mod:`ev_api.deps`) sits beside it
+on the router, after it.
 Keys are compared in constant time, against every configured key, so neither the answer's timing
 nor its content tells which key nearly matched.
 """
@@ -15,10 +16,8 @@ from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 from starlette.websockets import WebSocket
 
+from ev_api.credentials import API_KEY_HEADER, presented_key
 from ev_api.deps import SettingsDep
-
-API_KEY_HEADER = "X-API-Key"
-API_KEY_QUERY = "api_key"
 
 api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
@@ -61,7 +60,4 @@ def websocket_key_accepted(websocket: WebSocket, keys: tuple[SecretStr, ...]) ->
     """The WebSocket check: browsers cannot set headers, so ``?api_key=`` is accepted too."""
     if not keys:
         return True
-    given = websocket.headers.get(API_KEY_HEADER)
-    if given is None:
-        given = websocket.query_params.get(API_KEY_QUERY)
-    return key_accepted(given, keys)
+    return key_accepted(presented_key(websocket), keys)

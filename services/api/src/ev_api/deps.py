@@ -1,24 +1,25 @@
-"""Dependencies shared by the routes: settings, the lifespan's resources, strict query strings."""
+"""Dependencies shared by the routes: settings, the lifespan's resources, the rate limit, strict
+query strings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
-from ev_api.live import LiveHub
+from ev_api.credentials import presented_key
+from ev_api.errors import STORAGE_UNAVAILABLE
+from ev_api.limiter import LIMITER_UNAVAILABLE, RATE_LIMITED, LimiterUnavailable, RateLimiter
+from ev_api.live_fanout import LiveFanout
 from ev_api.settings import Settings
 from ev_schemas import Catalogue
 from ev_service import load_settings
 from ev_storage import ReadingReader
-
-if TYPE_CHECKING:
-    from ev_api.ratelimit import RateLimiter  # which needs this module's SettingsDep
 
 
 @lru_cache
@@ -51,7 +52,7 @@ class Resources:
 
     catalogue: Catalogue
     reader: ReadingReader
-    hub: LiveHub
+    hub: LiveFanout
     #: None when RATE_LIMIT_PER_MINUTE is 0.
     limiter: RateLimiter | None = None
 
@@ -73,9 +74,51 @@ async def get_reader(connection: HTTPConnection) -> ReadingReader:
     return get_resources(connection).reader
 
 
+async def get_limiter(connection: HTTPConnection) -> RateLimiter | None:
+    """The lifespan's rate limiter; None when RATE_LIMIT_PER_MINUTE is 0."""
+    resources = getattr(connection.state, "resources", None)
+    limiter = getattr(resources, "limiter", None)
+    return limiter if isinstance(limiter, RateLimiter) else None
+
+
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 ResourcesDep = Annotated[Resources, Depends(resources_of)]
 ReaderDep = Annotated[ReadingReader, Depends(get_reader)]
+LimiterDep = Annotated[RateLimiter | None, Depends(get_limiter)]
+
+
+def client_identity(connection: HTTPConnection, *, keyed: bool) -> str:
+    """Whom the rate limit counts: the API key when keys are configured (already checked), else
+    the address. The two kinds are tagged so a key can never collide with an address."""
+    if keyed:
+        given = presented_key(connection)
+        return f"key:{'' if given is None else given}"
+    host = connection.client.host if connection.client is not None else "unknown"
+    return f"addr:{host}"
+
+
+def limiter_refusal(limiter: RateLimiter) -> str:
+    """The ``detail`` of a 503 from the limiter: failing open, Redis being unavailable is what
+    the route would have answered ("storage unavailable"); failing closed, the limiter's own."""
+    return STORAGE_UNAVAILABLE if limiter.fail_open else LIMITER_UNAVAILABLE
+
+
+async def enforce_rate_limit(request: Request, settings: SettingsDep, limiter: LimiterDep) -> None:
+    """429 with ``Retry-After`` once the client used up its requests of the current window;
+    503 if Redis fails and the limiter fails closed, or hangs. Runs after authentication."""
+    if limiter is None:
+        return
+    try:
+        decision = await limiter.hit(client_identity(request, keyed=settings.auth_enabled))
+    except LimiterUnavailable:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, limiter_refusal(limiter)) from None
+    if not decision.allowed:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"{RATE_LIMITED}: {limiter.limit} requests per minute; "
+            f"retry after {decision.retry_after_s} s",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
 
 
 def declared_query_names(dependant: Dependant) -> frozenset[str]:

@@ -8,7 +8,7 @@ import asyncio
 from ev_api.settings import Settings
 from ev_storage import (
     AsyncClient,
-    AsyncNodeClient,
+    PubSubClient,
     StorageUnavailable,
     check_connection_async,
     single_node,
@@ -24,7 +24,7 @@ def redis_client(settings: Settings) -> AsyncClient:
     return settings.redis.async_client(CLIENT_NAME)
 
 
-def pubsub_client(settings: Settings, client: AsyncClient) -> AsyncNodeClient:
+def pubsub_client(settings: Settings, client: AsyncClient) -> PubSubClient:
     """The live hub's client: ``client`` itself on a single server. On a cluster, a plain client
     of the seed node: a PUBLISH reaches the subscribers of every node of a cluster, so one
     node's connection hears every sensor's channel. (The caller closes it if it is new.)"""

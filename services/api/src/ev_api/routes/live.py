@@ -17,17 +17,18 @@ import anyio
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
 from starlette.websockets import WebSocketState
 
-from ev_api.auth import API_KEY_QUERY, websocket_key_accepted
-from ev_api.deps import SettingsDep, get_resources, unknown_query_names
-from ev_api.live import LiveReading, LiveUnavailable, Signal, Subscription
-from ev_api.params import parse_type_filter
-from ev_api.ratelimit import (
-    RATE_LIMITED,
-    LimiterUnavailable,
-    RateLimiter,
+from ev_api.auth import websocket_key_accepted
+from ev_api.credentials import API_KEY_QUERY
+from ev_api.deps import (
+    SettingsDep,
     client_identity,
-    refusal,
+    get_resources,
+    limiter_refusal,
+    unknown_query_names,
 )
+from ev_api.limiter import RATE_LIMITED, LimiterUnavailable, RateLimiter
+from ev_api.live_fanout import LiveReading, LiveUnavailable, Signal, Subscription
+from ev_api.params import parse_type_filter
 from ev_schemas import check_sensor_id
 from ev_storage import ReadingReader, StorageUnavailable
 
@@ -95,7 +96,7 @@ async def _count_connection(
     try:
         decision = await limiter.hit(client_identity(websocket, keyed=keyed))
     except LimiterUnavailable:
-        raise _Close(status.WS_1013_TRY_AGAIN_LATER, refusal(limiter)) from None
+        raise _Close(status.WS_1013_TRY_AGAIN_LATER, limiter_refusal(limiter)) from None
     if not decision.allowed:
         raise _Close(
             status.WS_1013_TRY_AGAIN_LATER,
@@ -134,7 +135,7 @@ class _Session:
                 self._sent_from_snapshot.add(text)
 
     async def relay(self, subscription: Subscription) -> None:
-        """Forward live readings until the client leaves or the hub stops the subscription."""
+        """Forward live readings until the client leaves or the fan-out stops the subscription."""
         # anyio rather than asyncio tasks: the server's (and TestClient's) cancel scopes then
         # reach both halves cleanly when the connection is torn down.
         failure: Exception | None = None
@@ -159,7 +160,7 @@ class _Session:
                     continue
                 await self._send(item.sensor_type, item.text)
             elif item is Signal.RESYNC:
-                await self.send_latest()  # the hub reconnected: catch up on what was missed
+                await self.send_latest()  # the fan-out reconnected: catch up on what was missed
             elif item is Signal.OVERFLOW:
                 raise _Close(
                     status.WS_1013_TRY_AGAIN_LATER, "client too slow: live messages were dropped"

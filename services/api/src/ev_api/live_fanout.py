@@ -1,12 +1,13 @@
-"""The live hub: one Redis pub/sub connection per process, fanned out to WebSocket clients.
+"""The live fan-out: one Redis pub/sub connection per process, fanned out to WebSocket clients.
 
 Each sensor's live channel is subscribed once, however many clients watch it (reference counted),
 and every message is parsed once and put on each watcher's bounded queue. A watcher whose queue is
 full is cut off (it gets :attr:`Signal.OVERFLOW`) instead of growing memory or slowing the others.
 
-Pub/sub delivers at most once: messages published while the hub's connection is down are lost. So
-when a channel is subscribed again after a reconnect, its watchers get :attr:`Signal.RESYNC` and
-re-read the latest values they may have missed.
+Pub/sub delivers at most once: messages published while the connection is down are lost. So when
+a channel is subscribed again after a reconnect, its watchers get :attr:`Signal.RESYNC` and re-read
+the latest values they may have missed. The connection itself is ev-storage's
+:class:`~ev_storage.LiveFeed`; this module keeps the watchers, the reconnection and its backoff.
 """
 
 from __future__ import annotations
@@ -18,17 +19,15 @@ import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from redis import exceptions as redis_errors
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
+from ev_storage import LiveEvent, LiveFeed, LiveMessage, PubSubClient, StorageError
 
 log = logging.getLogger(__name__)
 
 
 class LiveUnavailable(Exception):
-    """The hub could not subscribe in time: Redis pub/sub is unreachable."""
+    """The fan-out could not subscribe in time: Redis pub/sub is unreachable."""
 
 
 class Signal(enum.Enum):
@@ -36,7 +35,7 @@ class Signal(enum.Enum):
 
     OVERFLOW = "overflow"  # the watcher fell behind; it has been dropped
     RESYNC = "resync"  # the channel was re-subscribed; readings may have been missed
-    CLOSED = "closed"  # the hub is shutting down
+    CLOSED = "closed"  # the fan-out is shutting down
 
 
 class LiveReading(NamedTuple):
@@ -103,7 +102,7 @@ class _Channel:
         self.ready = asyncio.Event()
 
 
-class LiveHub:
+class LiveFanout:
     """Shares one pub/sub connection among every WebSocket client of the process.
 
     ``channel_for`` maps a sensor id to its live channel; ``queue_size`` bounds each watcher's
@@ -112,7 +111,7 @@ class LiveHub:
 
     def __init__(
         self,
-        client: Redis,
+        client: PubSubClient,
         *,
         channel_for: Callable[[str], str],
         queue_size: int,
@@ -130,16 +129,16 @@ class LiveHub:
         self._channels: dict[str, _Channel] = {}
         # SUBSCRIBE commands sent and not yet confirmed, per channel, on the current connection.
         self._pending: Counter[str] = Counter()
-        self._pubsub: PubSub | None = None
+        self._feed: LiveFeed | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start the background reader; it connects (and reconnects) on its own."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="ev-api-live-hub")
+            self._task = asyncio.create_task(self._run(), name="ev-api-live-fanout")
 
     async def aclose(self) -> None:
-        """Stop the reader, close the connection and tell every watcher the hub is gone."""
+        """Stop the reader, close the connection and tell every watcher the fan-out is gone."""
         task, self._task = self._task, None
         if task is not None:
             while not task.done():
@@ -148,7 +147,7 @@ class LiveHub:
                 task.cancel()
                 await asyncio.wait({task}, timeout=0.1)
             if not task.cancelled() and task.exception() is not None:
-                log.error("live hub reader ended with an error", exc_info=task.exception())
+                log.error("live fan-out reader ended with an error", exc_info=task.exception())
         for channel in self._channels.values():
             for watcher in channel.watchers:
                 watcher.notify(Signal.CLOSED)
@@ -188,71 +187,61 @@ class LiveHub:
                 await self._send_unsubscribe(name)
 
     async def _send_subscribe(self, names: list[str]) -> None:
-        pubsub = self._pubsub
-        if pubsub is None:
+        feed = self._feed
+        if feed is None:
             return  # the reader subscribes every channel when it (re)connects
         self._pending.update(names)
         try:
-            await pubsub.subscribe(*names)
-        except (redis_errors.RedisError, OSError) as exc:
+            await feed.subscribe(*names)
+        except StorageError as exc:
             # The reader sees the broken connection too and re-subscribes after reconnecting.
-            log.debug("live hub: SUBSCRIBE failed: %s", exc)
+            log.debug("live fan-out: SUBSCRIBE failed: %s", exc)
 
     async def _send_unsubscribe(self, name: str) -> None:
-        pubsub = self._pubsub
-        if pubsub is None:
+        feed = self._feed
+        if feed is None:
             return
         try:
-            await pubsub.unsubscribe(name)
-        except (redis_errors.RedisError, OSError) as exc:
-            log.debug("live hub: UNSUBSCRIBE failed: %s", exc)
+            await feed.unsubscribe(name)
+        except StorageError as exc:
+            log.debug("live fan-out: UNSUBSCRIBE failed: %s", exc)
 
     async def _run(self) -> None:
         """Read pub/sub forever; after a failure wait (doubling, capped) and start over."""
         while True:
             try:
                 await self._serve()
-            except (redis_errors.RedisError, OSError) as exc:
-                log.warning(
-                    "live hub lost Redis (%s); reconnecting in %.1f s",
-                    str(exc) or type(exc).__name__,
-                    self._backoff,
-                )
+            except StorageError as exc:
+                log.warning("live fan-out: %s; reconnecting in %.1f s", exc, self._backoff)
             except Exception:
                 # A bug must not silently end live updates for the whole process.
-                log.exception("live hub failed; restarting in %.1f s", self._backoff)
+                log.exception("live fan-out failed; restarting in %.1f s", self._backoff)
             await asyncio.sleep(self._backoff)
             self._backoff = min(self._backoff * 2, self._max_backoff)
 
     async def _serve(self) -> None:
-        pubsub = self._client.pubsub()
-        try:
-            await pubsub.connect()  # type: ignore[no-untyped-call]
-            self._pubsub = pubsub
-            self._pending.clear()
-            if self._channels:
-                await self._send_subscribe(list(self._channels))
-            self._backoff = self._min_backoff  # a good connection resets the backoff
-            while True:
-                message = await pubsub.get_message(timeout=None)
-                if message is not None:
-                    self._dispatch(message)
-        finally:
-            self._pubsub = None
-            await pubsub.aclose()
+        async with LiveFeed(self._client) as feed:
+            try:
+                self._feed = feed
+                self._pending.clear()
+                if self._channels:
+                    await self._send_subscribe(list(self._channels))
+                self._backoff = self._min_backoff  # a good connection resets the backoff
+                async for event in feed.events():
+                    self._dispatch(event)
+            finally:
+                self._feed = None
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "message":
-            channel = self._channels.get(message["channel"].decode())
+    def _dispatch(self, event: LiveEvent) -> None:
+        if isinstance(event, LiveMessage):
+            channel = self._channels.get(event.channel)
             if channel is not None and channel.watchers:
-                reading = _parse(message["data"])
+                reading = _parse(event.payload)
                 if reading is not None:
                     for watcher in tuple(channel.watchers):
                         watcher.deliver(reading)
-        elif kind == "subscribe":
-            name = message["channel"].decode()
-            self._on_subscribed(name, self._channels.get(name))
+        else:
+            self._on_subscribed(event.channel, self._channels.get(event.channel))
 
     def _on_subscribed(self, name: str, channel: _Channel | None) -> None:
         if self._pending[name] > 0:
@@ -264,7 +253,7 @@ class LiveHub:
             return
         if channel.ready.is_set():
             # Subscribed again after a reconnect (ours, or redis-py's own retry): a gap is possible.
-            log.info("live hub: re-subscribed to %s", name)
+            log.info("live fan-out: re-subscribed to %s", name)
             for watcher in tuple(channel.watchers):
                 watcher.notify(Signal.RESYNC)
         else:
@@ -277,9 +266,9 @@ def _parse(payload: bytes) -> LiveReading | None:
         text = payload.decode()
         sensor_type = json.loads(text)["sensor_type"]
     except (ValueError, TypeError, KeyError):
-        log.warning("live hub: dropped a malformed live message %r", payload[:100])
+        log.warning("live fan-out: dropped a malformed live message %r", payload[:100])
         return None
     if not isinstance(sensor_type, str):
-        log.warning("live hub: dropped a live message without a sensor type %r", payload[:100])
+        log.warning("live fan-out: dropped a live message without a sensor type %r", payload[:100])
         return None
     return LiveReading(sensor_type, text)

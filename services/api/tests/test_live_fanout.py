@@ -1,4 +1,4 @@
-"""The live hub on the real Redis: shared subscriptions, fan-out, slow watchers, reconnection."""
+"""The live fan-out on the real Redis: shared subscriptions, slow watchers, reconnection."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from _api_helpers import reading
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ev_api.live import LiveHub, LiveReading, LiveUnavailable, Signal, Subscription
+from ev_api.live_fanout import LiveFanout, LiveReading, LiveUnavailable, Signal, Subscription
 from ev_storage import KeyLayout
 
 pytestmark = pytest.mark.anyio
@@ -54,20 +54,20 @@ async def publisher(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
 
 
 @contextlib.asynccontextmanager
-async def running_hub(
+async def running_fanout(
     client: redis.asyncio.Redis, keys: KeyLayout, **options: Any
-) -> AsyncIterator[LiveHub]:
-    hub = LiveHub(client, channel_for=keys.live_channel, **{"queue_size": 16, **options})
-    await hub.start()
+) -> AsyncIterator[LiveFanout]:
+    fanout = LiveFanout(client, channel_for=keys.live_channel, **{"queue_size": 16, **options})
+    await fanout.start()
     try:
-        yield hub
+        yield fanout
     finally:
-        await hub.aclose()
+        await fanout.aclose()
         await client.aclose()
 
 
 def fast_client(url: str, **options: Any) -> redis.asyncio.Redis:
-    # No retries inside redis-py: the hub's own reconnect loop is what is under test.
+    # No retries inside redis-py: the fan-out's own reconnect loop is what is under test.
     return redis.asyncio.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
 
 
@@ -84,16 +84,16 @@ async def test_subscribed_on_return_and_fanned_out_once_per_channel(
     redis_url: str, keys: KeyLayout, publisher: redis.asyncio.Redis
 ) -> None:
     channel = keys.live_channel(SENSOR)
-    async with running_hub(redis.asyncio.Redis.from_url(redis_url), keys) as hub:
-        async with hub.subscribe(SENSOR) as first, hub.subscribe(SENSOR) as second:
+    async with running_fanout(redis.asyncio.Redis.from_url(redis_url), keys) as fanout:
+        async with fanout.subscribe(SENSOR) as first, fanout.subscribe(SENSOR) as second:
             # Confirmed by Redis before subscribe() returned: nothing published now is missed.
             assert await numsub(publisher, channel) == 1
-            assert hub.channel_count == 1
+            assert fanout.channel_count == 1
             await publisher.publish(channel, payload(1))
             expected = LiveReading("battery", payload(1).decode())
             assert await next_item(first) == expected
             assert await next_item(second) == expected
-        assert hub.channel_count == 0
+        assert fanout.channel_count == 0
         await eventually(lambda: _zero(publisher, channel))
 
 
@@ -105,16 +105,16 @@ async def test_last_watcher_leaving_unsubscribes(
     redis_url: str, keys: KeyLayout, publisher: redis.asyncio.Redis
 ) -> None:
     channel = keys.live_channel(SENSOR)
-    async with running_hub(redis.asyncio.Redis.from_url(redis_url), keys) as hub:
-        async with hub.subscribe(SENSOR):
-            async with hub.subscribe(SENSOR):
+    async with running_fanout(redis.asyncio.Redis.from_url(redis_url), keys) as fanout:
+        async with fanout.subscribe(SENSOR):
+            async with fanout.subscribe(SENSOR):
                 pass
-            assert hub.channel_count == 1
+            assert fanout.channel_count == 1
             assert await numsub(publisher, channel) == 1
-        assert hub.channel_count == 0
+        assert fanout.channel_count == 0
         await eventually(lambda: _zero(publisher, channel))
         # and a new watcher subscribes afresh
-        async with hub.subscribe(SENSOR) as again:
+        async with fanout.subscribe(SENSOR) as again:
             await publisher.publish(channel, payload(2))
             assert await next_item(again) == LiveReading("battery", payload(2).decode())
 
@@ -123,8 +123,8 @@ async def test_only_the_sensors_own_channel(
     redis_url: str, keys: KeyLayout, publisher: redis.asyncio.Redis
 ) -> None:
     async with (
-        running_hub(redis.asyncio.Redis.from_url(redis_url), keys) as hub,
-        hub.subscribe(SENSOR) as watcher,
+        running_fanout(redis.asyncio.Redis.from_url(redis_url), keys) as fanout,
+        fanout.subscribe(SENSOR) as watcher,
     ):
         await publisher.publish(keys.live_channel("ev_002"), payload(1))
         await publisher.publish(keys.live_channel(SENSOR), payload(2))
@@ -136,8 +136,8 @@ async def test_malformed_messages_are_dropped(
 ) -> None:
     channel = keys.live_channel(SENSOR)
     async with (
-        running_hub(redis.asyncio.Redis.from_url(redis_url), keys) as hub,
-        hub.subscribe(SENSOR) as watcher,
+        running_fanout(redis.asyncio.Redis.from_url(redis_url), keys) as fanout,
+        fanout.subscribe(SENSOR) as watcher,
     ):
         for junk in (b"not json", b"[1, 2]", b'{"sensor_type": 5}', b"\xff"):
             await publisher.publish(channel, junk)
@@ -150,9 +150,9 @@ async def test_a_slow_watcher_is_dropped_without_slowing_others(
 ) -> None:
     channel = keys.live_channel(SENSOR)
     async with (
-        running_hub(redis.asyncio.Redis.from_url(redis_url), keys, queue_size=2) as hub,
-        hub.subscribe(SENSOR) as slow,
-        hub.subscribe(SENSOR) as fast,
+        running_fanout(redis.asyncio.Redis.from_url(redis_url), keys, queue_size=2) as fanout,
+        fanout.subscribe(SENSOR) as slow,
+        fanout.subscribe(SENSOR) as fast,
     ):
         received: list[LiveReading | Signal] = []
         for second in range(4):
@@ -165,42 +165,42 @@ async def test_a_slow_watcher_is_dropped_without_slowing_others(
         assert not fast.ended
 
 
-async def test_closing_the_hub_tells_watchers(redis_url: str, keys: KeyLayout) -> None:
+async def test_closing_the_fanout_tells_watchers(redis_url: str, keys: KeyLayout) -> None:
     client = redis.asyncio.Redis.from_url(redis_url)
-    hub = LiveHub(client, channel_for=keys.live_channel, queue_size=4)
-    await hub.start()
+    fanout = LiveFanout(client, channel_for=keys.live_channel, queue_size=4)
+    await fanout.start()
     try:
-        async with hub.subscribe(SENSOR) as watcher:
-            await hub.aclose()
+        async with fanout.subscribe(SENSOR) as watcher:
+            await fanout.aclose()
             assert await next_item(watcher) is Signal.CLOSED
     finally:
-        await hub.aclose()
+        await fanout.aclose()
         await client.aclose()
 
 
 async def test_subscribe_fails_when_redis_is_unreachable(keys: KeyLayout, closed_port: int) -> None:
     client = fast_client(f"redis://127.0.0.1:{closed_port}/0", socket_connect_timeout=0.5)
-    async with running_hub(client, keys, subscribe_timeout=0.3) as hub:
+    async with running_fanout(client, keys, subscribe_timeout=0.3) as fanout:
         with pytest.raises(LiveUnavailable, match="did not confirm"):
-            async with hub.subscribe(SENSOR):
+            async with fanout.subscribe(SENSOR):
                 pass
-        assert hub.channel_count == 0
+        assert fanout.channel_count == 0
 
 
 async def test_resyncs_after_its_connection_is_killed(
     redis_url: str, keys: KeyLayout, publisher: redis.asyncio.Redis
 ) -> None:
-    name = f"evtest-hub-{uuid.uuid4().hex[:8]}"
+    name = f"evtest-fanout-{uuid.uuid4().hex[:8]}"
     client = redis.asyncio.Redis.from_url(redis_url, client_name=name)
     channel = keys.live_channel(SENSOR)
     async with (
-        running_hub(client, keys, min_backoff=0.01, max_backoff=0.05) as hub,
-        hub.subscribe(SENSOR) as watcher,
+        running_fanout(client, keys, min_backoff=0.01, max_backoff=0.05) as fanout,
+        fanout.subscribe(SENSOR) as watcher,
     ):
-        [hub_connection] = [
+        [fanout_connection] = [
             c for c in await publisher.client_list(_type="pubsub") if c["name"] == name
         ]
-        await publisher.client_kill_filter(_id=hub_connection["id"])
+        await publisher.client_kill_filter(_id=fanout_connection["id"])
         assert await next_item(watcher) is Signal.RESYNC
         await publisher.publish(channel, payload(9))
         assert await next_item(watcher) == LiveReading("battery", payload(9).decode())
@@ -251,13 +251,13 @@ async def test_reconnects_with_backoff_when_redis_comes_back(
     channel = keys.live_channel(SENSOR)
     try:
         async with (
-            running_hub(client, keys, min_backoff=0.02, max_backoff=0.1) as hub,
-            hub.subscribe(SENSOR) as watcher,
+            running_fanout(client, keys, min_backoff=0.02, max_backoff=0.1) as fanout,
+            fanout.subscribe(SENSOR) as watcher,
         ):
             await proxy.stop()  # Redis "goes away": reconnect attempts are refused
             await eventually(lambda: _zero(publisher, channel))
             await publisher.publish(channel, payload(1))  # lost: nobody is subscribed
-            await proxy.start()  # same port: the hub's next attempt gets through
+            await proxy.start()  # same port: the fanout's next attempt gets through
             assert await next_item(watcher) is Signal.RESYNC
             await publisher.publish(channel, payload(2))
             assert await next_item(watcher) == LiveReading("battery", payload(2).decode())
