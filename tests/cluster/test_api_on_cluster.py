@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from ev_api import Settings, create_app
 from ev_schemas import Reading, default_catalogue
-from ev_storage import ReadingWriter, StorageSettings
+from ev_storage import ReadingWriter, RedisSettings, StorageSettings
 from tests.cluster.redis_cluster import PrivateRedisCluster
 
 pytestmark = pytest.mark.integration
@@ -50,15 +50,15 @@ def make_api(
     with contextlib.ExitStack() as stack:
 
         def make(**overrides: Any) -> TestClient:
-            settings = Settings(
-                redis_host=host,
-                redis_port=port,
-                redis_cluster=True,
-                redis_key_prefix=cluster_prefix,
-                redis_socket_timeout_s=2.0,
-                api_keys=(),
-                **overrides,
+            redis = RedisSettings(
+                host=host,
+                port=port,
+                cluster=True,
+                key_prefix=cluster_prefix,
+                socket_timeout_s=2.0,
+                retries=2,
             )
+            settings = Settings(redis=redis, api_keys=(), **overrides)
             return stack.enter_context(TestClient(create_app(settings)))
 
         yield make

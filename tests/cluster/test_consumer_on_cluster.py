@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import redis.cluster
-from pydantic import ValidationError
 
 from ev_consumer.settings import ConsumerSettings
 from ev_messaging import AmqpSettings, Publisher, routing_key
 from ev_schemas import Reading, default_catalogue
+from ev_service import ConfigurationError, load_settings
 from ev_storage import KeyLayout
 from tests.cluster.redis_cluster import PrivateRedisCluster
 from tests.support import consuming, free_port, wait_until
@@ -139,6 +139,8 @@ def test_no_seed_node_answering_exits_with_one_line(
     assert "no Redis Cluster seed node answered" in consumer.output()
 
 
-def test_a_cluster_has_database_zero_only() -> None:
-    with pytest.raises(ValidationError, match="database 0 only"):
-        ConsumerSettings(redis_cluster=True, redis_db=1)
+def test_a_cluster_has_database_zero_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_CLUSTER", "true")
+    monkeypatch.setenv("REDIS_DB", "1")
+    with pytest.raises(ConfigurationError, match="database 0 only"):
+        load_settings(ConsumerSettings)
