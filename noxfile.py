@@ -56,6 +56,7 @@ MUST_NOT_IMPORT = {
     "ev-schemas": ("pika", "redis"),
     "ev-storage": ("pika",),
     "ev-messaging": ("redis",),
+    "ev-service": ("pika", "redis"),
     "api": ("pika",),
     "simulator": ("redis",),
 }
@@ -143,16 +144,24 @@ def _local_closure(project: str) -> list[str]:
     """``project`` and every in-repo project it depends on, dependencies first."""
     order: list[str] = []
 
-    def visit(name: str) -> None:
-        for requirement in _pyproject(name)["project"].get("dependencies", []):
+    def visit(name: str, extras: tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> None:
+        metadata = _pyproject(name)["project"]
+        requirements = list(metadata.get("dependencies", []))
+        for group in groups:  # a test group may ask for the project's own extras
+            requirements += nox.project.dependency_groups(_pyproject(name), group)
+        for extra in extras:
+            requirements += metadata.get("optional-dependencies", {}).get(extra, [])
+        for requirement in requirements:
             dep = re.split(r"[\s;\[<>=!~]", requirement, maxsplit=1)[0]
+            wanted = re.search(r"\[([^\]]*)\]", requirement)
+            dep_extras = tuple(e.strip() for e in wanted.group(1).split(",")) if wanted else ()
             key = _by_distribution().get(dep)
-            if key is not None and key not in order:
-                visit(key)
+            if key is not None and (key not in order or dep_extras):
+                visit(key, dep_extras)
         if name not in order:
             order.append(name)
 
-    visit(project)
+    visit(project, groups=("test",))
     return order
 
 

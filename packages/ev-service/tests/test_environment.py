@@ -9,16 +9,9 @@ import pytest
 from pydantic import Field
 
 from ev_messaging import AmqpSettings
-from ev_service import (
-    RABBITMQ,
-    REDIS,
-    SERVICE_CONFIG,
-    ConfigurationError,
-    LoggingVars,
-    RetentionVar,
-    TopologyVars,
-    load_settings,
-)
+from ev_service import SERVICE_CONFIG, ConfigurationError, LoggingVars, RetentionVar, load_settings
+from ev_service.amqp_env import RABBITMQ, TopologyVars
+from ev_service.redis_env import REDIS
 from ev_storage import RedisSettings
 
 

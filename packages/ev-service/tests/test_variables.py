@@ -8,7 +8,8 @@ import pytest
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from ev_service import REDIS, SERVICE_CONFIG, LoggingVars
+from ev_service import SERVICE_CONFIG, LoggingVars
+from ev_service.redis_env import REDIS
 from ev_service.variables import BEGIN, END, main, table, variables
 from ev_storage import RedisSettings
 

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from ev_consumer.service import run
 from ev_consumer.settings import ConsumerSettings
-from ev_service import RABBITMQ, ConfigurationError
+from ev_service import ConfigurationError
+from ev_service.amqp_env import RABBITMQ
 from ev_storage import RedisSettings
 
 AMQPS = "amqps://guest:guest@rabbit.internal:5671/%2F"

@@ -16,10 +16,6 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings
 
-from ev_messaging import MessagingError
-from ev_schemas import SchemaError
-from ev_storage import StorageError
-
 M = TypeVar("M", bound=BaseModel)
 S = TypeVar("S", bound=BaseSettings)
 
@@ -37,13 +33,15 @@ class EnvGroup(Generic[M]):
     """The environment variables of one settings model: ``names`` maps a field (``tls.ca_file``
     for a field of a nested model) to its variable; ``aliases`` are other names read for a
     variable when it is unset; ``lists`` are fields given as comma-separated values; ``meanings``
-    describe fields that have no docstring of their own (those of a nested dataclass)."""
+    describe fields that have no docstring of their own (those of a nested dataclass);
+    ``errors`` are the model's own exceptions, said as configuration errors too."""
 
     model: type[M]
     names: Mapping[str, str]
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     lists: frozenset[str] = frozenset()
     meanings: Mapping[str, str] = field(default_factory=dict)
+    errors: tuple[type[Exception], ...] = ()
 
     def load(self, environ: Mapping[str, str] | None = None, **defaults: Any) -> M:
         """The model from ``environ`` (the process's environment); ``defaults`` replace the
@@ -63,7 +61,7 @@ class EnvGroup(Generic[M]):
             return self.model.model_validate(data)
         except ValidationError as exc:
             raise ConfigurationError(describe(exc, self.variable)) from None
-        except (MessagingError, StorageError, SchemaError) as exc:
+        except self.errors as exc:
             raise ConfigurationError(str(exc)) from None
 
     def variable(self, path: str) -> str:
@@ -118,5 +116,3 @@ def load_settings(settings: type[S], overrides: Mapping[str, Any] | None = None)
         return settings(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigurationError(describe(exc, settings_variable(settings))) from None
-    except (MessagingError, StorageError, SchemaError) as exc:
-        raise ConfigurationError(str(exc)) from None

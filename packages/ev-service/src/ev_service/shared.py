@@ -1,6 +1,7 @@
-"""Variables more than one service reads, declared once: Redis, RabbitMQ, the sensor types, the
-delivery limit, the history retention and logging. A service's settings class inherits the
-mixins it needs and declares ``redis``/``rabbitmq`` fields with the groups' factories."""
+"""Variables more than one service reads, declared once: the sensor types, the history retention
+and logging (Redis and RabbitMQ are in :mod:`ev_service.redis_env` and :mod:`ev_service.amqp_env`,
+so a service installs only the client it uses). A service's settings class inherits the mixins it
+needs."""
 
 from __future__ import annotations
 
@@ -10,10 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ev_messaging import AmqpSettings, TopologySettings
 from ev_schemas import Catalogue, SchemaError, default_catalogue
-from ev_service.environment import EnvGroup
-from ev_storage import RedisSettings
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["auto", "json", "text"]
@@ -23,43 +21,6 @@ LogFormat = Literal["auto", "json", "text"]
 SERVICE_CONFIG = SettingsConfigDict(
     env_file=None, extra="ignore", case_sensitive=False, use_attribute_docstrings=True
 )
-
-_TLS_MEANINGS = {
-    "tls.ca_file": "CA (PEM) to verify the broker of `amqps://` URLs (system CAs if unset); the "
-    "broker is always verified ([docs/security.md](docs/security.md))",
-    "tls.cert_file": "client certificate (PEM) for the broker (with `RABBITMQ_TLS_KEY_FILE`)",
-    "tls.key_file": "client key (PEM) for the broker (with `RABBITMQ_TLS_CERT_FILE`)",
-    "tls.server_name": "name the broker's certificate must carry when the URLs reach it under "
-    "another one",
-}
-
-REDIS = EnvGroup(
-    RedisSettings,
-    names={name: f"REDIS_{name.upper()}" for name in RedisSettings.model_fields},
-)
-"""``REDIS_<FIELD>`` for every field of :class:`ev_storage.RedisSettings`."""
-
-RABBITMQ = EnvGroup(
-    AmqpSettings,
-    names={
-        "host": "RABBITMQ_HOST",
-        "port": "RABBITMQ_PORT",
-        "user": "RABBITMQ_USER",
-        "password": "RABBITMQ_PASS",
-        "vhost": "RABBITMQ_VHOST",
-        "urls": "RABBITMQ_URLS",
-        "heartbeat": "RABBITMQ_HEARTBEAT_S",
-        "tls.ca_file": "RABBITMQ_TLS_CA_FILE",
-        "tls.cert_file": "RABBITMQ_TLS_CERT_FILE",
-        "tls.key_file": "RABBITMQ_TLS_KEY_FILE",
-        "tls.server_name": "RABBITMQ_TLS_SERVER_NAME",
-    },
-    aliases={"RABBITMQ_URLS": ("RABBITMQ_URL",)},
-    lists=frozenset({"urls"}),
-    meanings=_TLS_MEANINGS,
-)
-"""The seed's ``RABBITMQ_HOST``/``PORT``/``USER``/``PASS``, the vhost, ``RABBITMQ_URLS`` (or
-``RABBITMQ_URL``), the heartbeat and ``RABBITMQ_TLS_*`` of :class:`ev_messaging.AmqpSettings`."""
 
 
 def _commas(value: object) -> object:
@@ -115,20 +76,6 @@ class SensorTypesVar(BaseSettings):
         """The configured sensor types in the configured order, or every built-in one."""
         catalogue = default_catalogue()
         return catalogue.restrict(self.sensor_types) if self.sensor_types else catalogue
-
-
-class TopologyVars(SensorTypesVar):
-    """``SENSOR_TYPES`` and ``DELIVERY_LIMIT``: what the queues are declared with, the same in
-    every service that declares them."""
-
-    delivery_limit: int = Field(default=10, ge=1)
-    """deliveries before a message that keeps failing is dead-lettered to `ev.sensors.invalid`"""
-
-    def topology(self) -> TopologySettings:
-        """The exchange, queues and their arguments."""
-        return TopologySettings.from_types(
-            list(self.catalogue()), delivery_limit=self.delivery_limit
-        )
 
 
 class RetentionVar(BaseSettings):

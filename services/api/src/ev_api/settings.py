@@ -8,7 +8,8 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from ev_service import REDIS, SERVICE_CONFIG, LoggingVars, RetentionVar, SensorTypesVar
+from ev_service import SERVICE_CONFIG, LoggingVars, RetentionVar, SensorTypesVar
+from ev_service.redis_env import REDIS
 from ev_storage import RedisSettings, StorageSettings
 
 

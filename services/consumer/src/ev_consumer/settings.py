@@ -10,7 +10,9 @@ from pathlib import Path
 from pydantic import Field
 
 from ev_messaging import AmqpSettings
-from ev_service import RABBITMQ, REDIS, SERVICE_CONFIG, LoggingVars, RetentionVar, TopologyVars
+from ev_service import SERVICE_CONFIG, LoggingVars, RetentionVar
+from ev_service.amqp_env import RABBITMQ, TopologyVars
+from ev_service.redis_env import REDIS
 from ev_storage import RedisSettings, StorageSettings
 
 

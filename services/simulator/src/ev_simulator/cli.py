@@ -27,7 +27,8 @@ from ev_messaging import (
     TlsVerificationFailed,
     safe_url,
 )
-from ev_service import RABBITMQ, ConfigurationError, configure_logging, load_settings
+from ev_service import ConfigurationError, configure_logging, load_settings
+from ev_service.amqp_env import RABBITMQ
 from ev_simulator.__about__ import __version__
 from ev_simulator.message import BAD_KINDS
 from ev_simulator.runner import run

@@ -17,7 +17,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ev_messaging import AmqpSettings, TopologySettings
-from ev_service import RABBITMQ, SERVICE_CONFIG, LoggingVars, TopologyVars
+from ev_service import SERVICE_CONFIG, LoggingVars
+from ev_service.amqp_env import RABBITMQ, TopologyVars
 from ev_simulator.fleet import parse_kinds
 from ev_simulator.message import BAD_KINDS
 from ev_simulator.runner import Simulation
