@@ -15,18 +15,11 @@ import time
 from typing import Any
 
 from fastapi import APIRouter
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    GCCollector,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-)
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ev_api.__about__ import __version__
+from ev_service.metrics import service_registry
 
 #: Route label of a request no route matched (a 404 for an unknown path).
 UNMATCHED = "<unmatched>"
@@ -72,13 +65,8 @@ class ApiMetrics:
     """The registry ``GET /metrics`` serves, and the request metrics the middleware records."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        for collector in (ProcessCollector, PlatformCollector, GCCollector):
-            collector(registry=self.registry)
+        self.registry = service_registry("api", __version__, "The API's")
         self.routes = RouteTemplates()
-        Gauge(
-            "ev_api_info", "The API's version (value 1)", ["version"], registry=self.registry
-        ).labels(__version__).set(1)
         self.requests = Counter(
             "ev_api_requests",
             "HTTP requests answered, by method, route template and status code",

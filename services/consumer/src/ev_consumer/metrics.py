@@ -12,20 +12,13 @@ import contextlib
 import time
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import (
-    CollectorRegistry,
-    Gauge,
-    GCCollector,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-    start_http_server,
-)
+from prometheus_client import Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ev_consumer.__about__ import __version__
 from ev_consumer.pipeline import ReadingPipeline
 from ev_messaging import BatchConsumer, BatchHandler, Delivery, Rejection
+from ev_service.metrics import service_registry
 
 #: Seconds to validate and store one batch: from a few hundred microseconds to a hung Redis.
 BATCH_SECONDS_BUCKETS = (
@@ -38,9 +31,7 @@ class ConsumerMetrics:
     """The registry a metrics endpoint serves, and the metrics the consumer updates itself."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        for collector in (ProcessCollector, PlatformCollector, GCCollector):
-            collector(registry=self.registry)
+        self.registry = service_registry("consumer", __version__, "The consumer's")
         self.batch_seconds = Histogram(
             "ev_consumer_batch_duration_seconds",
             "Time to validate and store one batch (each attempt, retried ones included)",
@@ -150,11 +141,6 @@ class _StatsCollector:
     def collect(self) -> Iterator[Metric]:
         runner = self._consumer.stats
         pipeline = self._pipeline.stats
-        info = GaugeMetricFamily(
-            "ev_consumer_info", "The consumer's version (value 1)", labels=["version"]
-        )
-        info.add_metric([__version__], 1)
-        yield info
         for name, field, documentation in RUNNER_COUNTERS:
             yield CounterMetricFamily(name, documentation, value=getattr(runner, field))
         for name, field, documentation in PIPELINE_COUNTERS:
