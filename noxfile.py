@@ -140,8 +140,9 @@ def _distribution(project: str) -> str:
     return str(_pyproject(project)["project"]["name"])
 
 
-def _local_closure(project: str) -> list[str]:
-    """``project`` and every in-repo project it depends on, dependencies first."""
+def _local_closure(project: str, groups: tuple[str, ...] = ()) -> list[str]:
+    """``project`` and every in-repo project it depends on (extras included, and those its
+    dependency ``groups`` ask for), dependencies first."""
     order: list[str] = []
 
     def visit(name: str, extras: tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> None:
@@ -161,7 +162,7 @@ def _local_closure(project: str) -> list[str]:
         if name not in order:
             order.append(name)
 
-    visit(project, groups=("test",))
+    visit(project, groups=groups)
     return order
 
 
@@ -274,7 +275,7 @@ def _install_unlocked(session: nox.Session, project: str, *resolver_args: str) -
     ``resolver_args`` (the ranges in the pyproject files are all that binds it). The resolution is
     written to ``.reports/`` and synced exactly, so a reused venv keeps nothing of the last one.
     """
-    lines = [f"-e {PROJECTS[name]}" for name in _local_closure(project)]
+    lines = [f"-e {PROJECTS[name]}" for name in _local_closure(project, groups=("test",))]
     lines += nox.project.dependency_groups(_pyproject(project), "test")
     tmp = Path(session.create_tmp())
     wanted = tmp / "requirements.in"
