@@ -27,6 +27,7 @@ from ev_storage.errors import (
     TlsVerificationFailed,
     UnknownSensorType,
 )
+from ev_storage.history import Row
 from ev_storage.keys import KeyLayout
 from ev_storage.live_feed import LiveEvent, LiveFeed, LiveMessage, LiveSubscribed
 from ev_storage.rate_counter import RateCounter, WindowCount
@@ -54,6 +55,7 @@ __all__ = [
     "ReadingReader",
     "ReadingWriter",
     "RedisSettings",
+    "Row",
     "StorageError",
     "StorageRefused",
     "StorageSettings",

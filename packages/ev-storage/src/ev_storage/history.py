@@ -83,7 +83,9 @@ class HistoryScan:
     still spans far more bucket numbers than the history has buckets (sparse data), one
     ``HKEYS`` lists the existing ones.
     Later rounds size themselves on the density seen so far, so a page usually takes one or two
-    round trips.
+    round trips. A scan may go on after its first ``want`` rows: :meth:`take` hands the rows
+    over, and the next rounds gather ``want`` more from where it stopped (an export reads a
+    range in chunks that way, each bucket once).
     """
 
     FIRST_CHUNK = 2
@@ -101,10 +103,26 @@ class HistoryScan:
         self._meta: HistoryMeta | None = None
         self._bucket_ms = bucket_ms
         # Bucket numbers still to fetch, in order (a range, or the listed ones).
-        self._todo: Sequence[int] = range(low // bucket_ms, high // bucket_ms + 1)
+        self._todo: Sequence[int] = (
+            () if self.done else range(low // bucket_ms, high // bucket_ms + 1)
+        )
         self._asked: Sequence[int] = ()
         self._listing = False
-        self._scanned = 0  # stored buckets looked at, for the density estimate
+        # Stored buckets looked at and rows found in them (taken ones too): the density estimate.
+        self._scanned = 0
+        self._found = 0
+
+    @property
+    def exhausted(self) -> bool:
+        """Every bucket of the range has been fetched: no rows will follow those gathered."""
+        return not (self._todo or self._listing)
+
+    def take(self) -> list[Row]:
+        """The rows gathered so far, handed over; the scan goes on after them, and is
+        :attr:`done` again once it has ``want`` more or the range is exhausted."""
+        rows, self.rows = self.rows, []
+        self.done = self.exhausted
+        return rows
 
     def commands(self) -> list[Command]:
         """What to send this round (one ``HMGET``, in the first round also ``HLEN``)."""
@@ -129,7 +147,7 @@ class HistoryScan:
             self._first_round(values[0], values[1:], int(length))
         else:
             self._take(replies[0])
-        self.done = len(self.rows) >= self._want or not (self._todo or self._listing)
+        self.done = len(self.rows) >= self._want or self.exhausted
 
     def _first_round(self, raw: bytes | None, values: Sequence[bytes | None], length: int) -> None:
         if raw is None:  # no history (never written, or expired)
@@ -152,20 +170,22 @@ class HistoryScan:
         self._scanned += len(self._asked) if scanned is None else scanned
         for number, data in zip(self._asked, values, strict=True):
             if data:
+                before = len(self.rows)
                 self.rows.extend(
                     (ms, self.sensor_type, value)
                     for ms, value in decode_bucket(
                         data, number, self._bucket_ms, self._low, self._high
                     )
                 )
+                self._found += len(self.rows) - before
 
     def _chunk(self) -> int:
         if self._scanned == 0:
             return self.FIRST_CHUNK
-        if not self.rows:
+        if not self._found:
             return min(self.MAX_CHUNK, 4 * self._scanned)
         missing = self._want - len(self.rows)
-        return max(1, min(self.MAX_CHUNK, math.ceil(missing * self._scanned / len(self.rows)) + 1))
+        return max(1, min(self.MAX_CHUNK, math.ceil(missing * self._scanned / self._found) + 1))
 
 
 def _bucket_number(name: bytes) -> int | None:

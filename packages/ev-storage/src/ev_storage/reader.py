@@ -5,11 +5,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
-
-from redis.client import NEVER_DECODE
 
 from ev_schemas import (
     Catalogue,
@@ -26,12 +24,10 @@ from ev_storage.clients import AsyncClient
 from ev_storage.cursor import Position, decode_cursor, encode_cursor
 from ev_storage.errors import InvalidArgument, UnknownSensorType, redis_errors_translated
 from ev_storage.history import HistoryScan, Row
+from ev_storage.history_stream import merged_chunks, run_scans
 from ev_storage.keys import KeyLayout, check_sensor_id
 from ev_storage.settings import StorageSettings
 from ev_storage.summary import summary_from_hash
-
-# redis-py's per-command option to return a reply's bulk strings as bytes.
-_RAW: dict[str, Any] = {NEVER_DECODE: True}
 
 
 class ReadingReader:
@@ -128,6 +124,55 @@ class ReadingReader:
         )
         return history_page_json(sensor_id, items, next_cursor)
 
+    async def history_rows(
+        self,
+        sensor_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        sensor_types: Sequence[str] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[Row], str | None]:
+        """:meth:`history`'s page as rows ``(ms, type, value)`` and its ``next_cursor``, for
+        callers that write another format (units: the catalogue's)."""
+        return await self._page(sensor_id, start, end, sensor_types, limit, cursor)
+
+    def history_chunks(
+        self,
+        sensor_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        sensor_types: Sequence[str] | None = None,
+        chunk: int = 1000,
+    ) -> AsyncIterator[list[Row]]:
+        """Every row ``(ms, type, value)`` with ``start <= timestamp <= end``, by (timestamp,
+        type), in lists of a few times ``chunk`` rows at most: an export of any length in
+        bounded memory, each stored bucket read once (``ev_storage.history_stream``).
+
+        Arguments are checked here, before the first read (:class:`UnknownSensorType`,
+        :class:`InvalidArgument`); reads raise :class:`StorageError` as the other methods do.
+        Rows stored after the iteration passed their place are not included.
+        """
+        check_sensor_id(sensor_id)
+        types = self._types(sensor_types)
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise InvalidArgument(f"chunk must be a positive integer, got {chunk!r}")
+        start_ms, end_ms = _ceil_ms(start, "start"), _floor_ms(end, "end")
+        scans = [
+            HistoryScan(
+                self._keys.history(sensor_id, sensor_type),
+                sensor_type,
+                low=start_ms,
+                high=end_ms,
+                want=chunk,
+                bucket_ms=self._bucket_ms,
+            )
+            for sensor_type in types
+        ]
+        return merged_chunks(self._client, scans)
+
     async def _page(
         self,
         sensor_id: str,
@@ -159,17 +204,7 @@ class ReadingReader:
             )
             for sensor_type, low in bounds
         ]
-        while pending := [scan for scan in scans if not scan.done]:
-            rounds = [scan.commands() for scan in pending]
-            with redis_errors_translated():
-                pipe = self._client.pipeline(transaction=False)
-                for command in itertools.chain.from_iterable(rounds):
-                    # Buckets are binary: never decoded, even by a decode_responses client.
-                    pipe.execute_command(*command, **_RAW)
-                replies: list[Any] = await pipe.execute()
-            for scan, commands in zip(pending, rounds, strict=True):
-                scan.receive(replies[: len(commands)])
-                del replies[: len(commands)]
+        await run_scans(self._client, scans)
         merged = heapq.merge(*(scan.rows for scan in scans))
         rows = list(itertools.islice(merged, limit + 1))
         more = len(rows) > limit
