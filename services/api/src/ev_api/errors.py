@@ -26,6 +26,11 @@ NOT_FOUND = "Not Found"  # Starlette's words for an HTTP path that matches no ro
 _DENIAL_RESPONSE = "websocket.http.response"
 
 
+class AnswerAborted(Exception):
+    """Raised once an answer has started, to make the server drop the connection: the only way
+    left to tell the client that the body is incomplete. Whoever raises it has logged why."""
+
+
 def _route(request: Request) -> str:
     """The request's path for a log line: a truncated repr, so a crafted path (a ``%0A`` decodes
     to a newline) can neither forge nor bloat a log line."""
@@ -56,7 +61,8 @@ async def invalid_argument(request: Request, exc: Exception) -> JSONResponse:
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """500 for anything unexpected, with the traceback in the log and nothing in the answer."""
-    log.error("%s %s failed", request.method, _route(request), exc_info=exc)
+    if not isinstance(exc, AnswerAborted):
+        log.error("%s %s failed", request.method, _route(request), exc_info=exc)
     return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Path, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from ev_schemas import Catalogue, check_sensor_id
@@ -51,6 +52,25 @@ TimeQuery = Annotated[
         examples=["2024-02-01T12:00:00Z"],
     ),
 ]
+
+
+TypesQuery = Annotated[
+    list[str] | None,
+    Query(
+        description="Only these types: repeat the parameter or separate types with commas. "
+        "Default: every configured type.",
+        examples=["battery,speed"],
+    ),
+]
+
+
+def invalid_query(
+    field: str, message: str, value: object, kind: str = "value_error"
+) -> RequestValidationError:
+    """A 422 in FastAPI's own shape, for checks that depend on settings or on each other."""
+    return RequestValidationError(
+        [{"type": kind, "loc": ("query", field), "msg": message, "input": value}]
+    )
 
 
 def parse_type_filter(values: Iterable[str] | None, catalogue: Catalogue) -> tuple[str, ...] | None:

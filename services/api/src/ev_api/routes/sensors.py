@@ -8,33 +8,27 @@ the hot path neither parses nor re-serialises them. ``history`` and ``summary`` 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
+from ev_api.csv_export import CSV_MEDIA_TYPE
+from ev_api.csv_pages import HISTORY_CSV_PAGE, VARY_ACCEPT, csv_page
 from ev_api.deps import ReaderDep, ResourcesDep, SettingsDep, StrictQuery
 from ev_api.errors import error_responses
-from ev_api.params import SensorIdPath, SensorTypePath, TimeQuery, parse_type_filter
-from ev_schemas import HistoryPage, Reading, SensorReadings, SensorSummary, utc_now
+from ev_api.history_filter import HistoryFilterDep
+from ev_api.negotiation import prefers
+from ev_api.params import SensorIdPath, SensorTypePath, invalid_query
+from ev_schemas import HistoryPage, Reading, SensorReadings, SensorSummary
 from ev_storage import CURSOR_PATTERN, InvalidCursor
 
 router = APIRouter(prefix="/sensor", tags=["sensors"], dependencies=[StrictQuery])
 
 JSON = "application/json"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _no_data(sensor_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no data for sensor {sensor_id!r}")
-
-
-def _invalid(field: str, message: str, value: object, kind: str = "value_error") -> Exception:
-    """A 422 in FastAPI's own shape, for checks that depend on settings or on each other."""
-    return RequestValidationError(
-        [{"type": kind, "loc": ("query", field), "msg": message, "input": value}]
-    )
 
 
 @router.get(
@@ -57,22 +51,14 @@ async def latest_readings(sensor_id: SensorIdPath, reader: ReaderDep) -> Respons
 @router.get(
     "/{sensor_id}/history",
     response_model=HistoryPage,
-    responses=error_responses(401, 422, 503),
+    responses={**HISTORY_CSV_PAGE, **error_responses(401, 422, 503)},
 )
 async def history(
+    request: Request,
     sensor_id: SensorIdPath,
     resources: ResourcesDep,
     settings: SettingsDep,
-    start_time: TimeQuery = None,
-    end_time: TimeQuery = None,
-    sensor_type: Annotated[
-        list[str] | None,
-        Query(
-            description="Only these types: repeat the parameter or separate types with commas. "
-            "Default: every configured type.",
-            examples=["battery,speed"],
-        ),
-    ] = None,
+    selected: HistoryFilterDep,
     limit: Annotated[
         int | None,
         Query(
@@ -96,15 +82,13 @@ async def history(
     Both bounds are inclusive RFC 3339 date-times with a zone (`Z` or an offset; a `+` must be
     sent as `%2B`). `end_time` defaults to now and `start_time` to the Unix epoch, i.e. all the
     retained history. With several types, items are merged by (timestamp, type).
+    `Accept: text/csv` gives the same page as CSV (the next page's URL in a `Link` header);
+    the whole range as one CSV is `/history.csv`.
     """
-    end = end_time if end_time is not None else utc_now()
-    start = start_time if start_time is not None else EPOCH
-    if start > end:
-        raise _invalid("start_time", "start_time is after end_time", start_time)
     if limit is None:
         limit = settings.history_default_limit
     elif limit > settings.history_max_limit:
-        raise _invalid(
+        raise invalid_query(
             "limit",
             f"Input should be less than or equal to {settings.history_max_limit}",
             limit,
@@ -114,19 +98,22 @@ async def history(
         # Clients that send every parameter, and paging loops starting from an empty token
         # (Google's AIP-158 convention), mean the first page.
         cursor = None
-    reader, catalogue = resources.reader, resources.catalogue
+    page: dict[str, Any] = {
+        "start": selected.start,
+        "end": selected.end,
+        "sensor_types": selected.types,
+        "limit": limit,
+        "cursor": cursor,
+    }
     try:
-        types = parse_type_filter(sensor_type, catalogue)
-    except ValueError as exc:
-        raise _invalid("sensor_type", str(exc), sensor_type) from None
-    try:
+        if prefers(request.headers.get("accept"), CSV_MEDIA_TYPE):
+            rows, next_cursor = await resources.reader.history_rows(sensor_id, **page)
+            return csv_page(request, sensor_id, resources.catalogue, rows, next_cursor)
         # The page's JSON straight from the stored records: no model per item.
-        body = await reader.history_json(
-            sensor_id, start=start, end=end, sensor_types=types, limit=limit, cursor=cursor
-        )
+        body = await resources.reader.history_json(sensor_id, **page)
     except InvalidCursor as exc:
-        raise _invalid("cursor", str(exc), cursor) from exc
-    return Response(body, media_type=JSON)
+        raise invalid_query("cursor", str(exc), cursor) from exc
+    return Response(body, media_type=JSON, headers=VARY_ACCEPT)
 
 
 @router.get(
