@@ -91,18 +91,28 @@ class CsvRows:
         ).encode()
 
 
+async def first_chunk(chunks: AsyncIterator[list[Row]]) -> list[Row]:
+    """The first chunk, read before the answer starts (so that a Redis that is down from the
+    start is a 503 like on every route); an empty list when there are no rows at all."""
+    try:
+        return await anext(chunks)
+    except StopAsyncIteration:
+        return []
+
+
 async def csv_export(
-    sensor_id: str, chunks: AsyncIterator[list[Row]], rows: CsvRows
+    sensor_id: str, first: list[Row], chunks: AsyncIterator[list[Row]], rows: CsvRows
 ) -> AsyncIterator[bytes]:
-    """The header, every row of ``chunks`` and the completeness marker, a chunk at a time.
+    """The header, ``first`` and every further row of ``chunks``, then the completeness
+    marker, a chunk at a time.
 
     A storage error ends the export with an ``# interrupted`` line and
     :class:`ExportInterrupted` (logged here in one line); the iteration being closed early
     (the client went away) closes ``chunks``, which stops the reads.
     """
-    written = 0
+    written = len(first)
     async with contextlib.aclosing(chunks):  # type: ignore[type-var]
-        yield HEADER
+        yield HEADER + rows.lines(first)
         try:
             async for chunk in chunks:
                 yield rows.lines(chunk)

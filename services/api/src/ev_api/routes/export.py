@@ -15,6 +15,7 @@ from ev_api.csv_export import (
     CsvStreamingResponse,
     attachment,
     csv_export,
+    first_chunk,
 )
 from ev_api.deps import ResourcesDep, StrictQuery
 from ev_api.errors import error_responses
@@ -65,7 +66,8 @@ async def history_csv(
         sensor_types=selected.types,
         chunk=EXPORT_CHUNK_ROWS,
     )
+    first = await first_chunk(chunks)
     rows = CsvRows(sensor_id, {name: catalogue[name].unit for name in catalogue})
     return CsvStreamingResponse(
-        csv_export(sensor_id, chunks, rows), headers=attachment(f"{sensor_id}_history.csv")
+        csv_export(sensor_id, first, chunks, rows), headers=attachment(f"{sensor_id}_history.csv")
     )
