@@ -36,6 +36,7 @@ def test_openapi_lists_the_routes(openapi: dict[str, Any]) -> None:
         "/health/ready",
         SENSOR,
         f"{SENSOR}/history",
+        f"{SENSOR}/history.csv",
         f"{SENSOR}/summary",
         f"{SENSOR}/{{sensor_type}}",
     }

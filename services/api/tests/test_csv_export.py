@@ -8,6 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ev_api.csv_export import (
     EXAMPLE,
@@ -19,6 +21,7 @@ from ev_api.csv_export import (
     csv_field,
     first_chunk,
 )
+from ev_schemas import format_epoch_ms
 from ev_storage import Row, StorageUnavailable
 
 pytestmark = pytest.mark.anyio
@@ -148,3 +151,21 @@ async def test_the_generator_holds_one_chunk_and_closes_its_source() -> None:
     await export.aclose()  # type: ignore[attr-defined]
     assert closed
     assert len(pulled) == 3
+
+
+@given(st.lists(st.integers(-62_135_596_800_000, 253_402_300_799_999), max_size=50))
+def test_timestamps_are_spelled_as_everywhere_else(stamps: list[int]) -> None:
+    """The minute cache agrees with ev_schemas.format_epoch_ms over years 0001-9999."""
+    rows = CsvRows("ev_001", {"battery": "percentage"})
+    text = rows.lines([(ms, "battery", 1.0) for ms in stamps]).decode()
+    assert [line.split(",")[2] for line in text.splitlines()] == [
+        format_epoch_ms(ms) for ms in stamps
+    ]
+
+
+def test_the_minute_cache_stays_bounded() -> None:
+    rows = CsvRows("ev_001", {"battery": "percentage"})
+    stamps = [MS + minute * 60_000 + 1 for minute in range(10_000)]
+    text = rows.lines([(ms, "battery", 1.0) for ms in stamps]).decode()
+    assert len(rows._minutes) <= 4096
+    assert text.splitlines()[-1].split(",")[2] == format_epoch_ms(stamps[-1])
