@@ -1,7 +1,8 @@
 """``python -m ev_bench`` (``nox -s bench``): run every stage, print one table, record the run.
 
-Stages, in order: ingest (1, 2), e2e (3), api (4), memory (5), simulator (6). Each works in its own
-vhost and key prefix of the run's sandbox, removed at the end even after a failure or Ctrl-C.
+Stages, in order: ingest (1, 2), e2e (3), api (4), memory (5), simulator (6), csv (7). Each works
+in its own vhost and key prefix of the run's sandbox, removed at the end even after a failure or
+Ctrl-C.
 Progress goes to stderr; stdout carries the table (and the profiles' top entries with
 ``--profile``). Exit status 0 when every stage ran (targets met or not), 1 when one could not.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from ev_bench.api import run_api
 from ev_bench.backlog import fleet_messages
 from ev_bench.context import RunContext
+from ev_bench.csv_export import run_csv
 from ev_bench.errors import BenchError
 from ev_bench.ingest import run_ingest
 from ev_bench.latency import run_latency
@@ -34,11 +36,18 @@ from ev_bench.simulator import run_simulator
 from ev_bench.table import notes, profiles_text, table
 from ev_bench.wrk import require_wrk
 
-STAGES = ("ingest", "e2e", "api", "memory", "simulator")
+STAGES = ("ingest", "e2e", "api", "memory", "simulator", "csv")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 #: Rough seconds each stage takes on a busy 2-core machine, to share the time budget.
-STAGE_SECONDS = {"ingest": 200.0, "e2e": 90.0, "api": 70.0, "memory": 30.0, "simulator": 60.0}
+STAGE_SECONDS = {
+    "ingest": 200.0,
+    "e2e": 90.0,
+    "api": 70.0,
+    "memory": 30.0,
+    "simulator": 60.0,
+    "csv": 40.0,
+}
 #: Fleet of the backlog: 100 vehicles x 10 types, 1,000 readings per simulated second.
 BACKLOG_VEHICLES = 100
 
@@ -103,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--wrk-seconds", type=float, default=10.0)
     add("--wrk-connections", type=int, default=32)
     add("--memory-readings", type=int, default=100_000)
+    add("--csv-readings", type=int, default=1_000_000, help="readings in the CSV export (7)")
     add("--sim-count", type=int, default=40_000, help="messages per simulator process")
     add(
         "--profile",
@@ -174,6 +184,8 @@ def run(args: argparse.Namespace, ctx: RunContext, stages: list[str]) -> Results
         results.simulator = run_simulator(
             ctx, count=args.sim_count, bare_per_s=bare, profile=profile
         )
+    if "csv" in stages:
+        results.csv = run_csv(ctx, readings=args.csv_readings)
     results.profiles = ctx.profiles
     results.load = (load_at_start, os.getloadavg()[0])
     return results

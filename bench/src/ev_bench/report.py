@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ev_bench.api import ApiFigures
+from ev_bench.csv_export import CsvFigures
 from ev_bench.ingest import IngestFigures
 from ev_bench.latency import LatencyFigure
 from ev_bench.machine import Machine
@@ -36,6 +37,8 @@ REQUIRED_KEYS = (
     "api_latest_p99_ms",
     "history_bytes_per_reading",
     "simulator_confirmed_per_s",
+    "csv_rows_per_s",
+    "csv_rss_growth_mb",
 )
 
 
@@ -50,6 +53,7 @@ class Results:
     api: ApiFigures | None = None
     memory: MemoryFigures | None = None
     simulator: SimulatorFigures | None = None
+    csv: CsvFigures | None = None
     profiles: dict[str, list[Entry]] = field(default_factory=dict)
     #: 1-minute load average when the run started and ended: other work on the machine.
     load: tuple[float, float] | None = None
@@ -126,6 +130,16 @@ def targets(results: Results) -> list[Target]:
             None if sim is None else sim.one_process_per_s >= 0.70 * sim.bare_per_s,
         )
     )
+    csv = results.csv
+    found.append(
+        Target(
+            "csv_export",
+            "CSV export of 1,000,000 readings >= 200,000 rows/s, API RSS growth < 50 MB",
+            None
+            if csv is None
+            else csv.rows >= 1_000_000 and csv.rows_per_s >= 200_000 and csv.rss_growth_mb < 50,
+        )
+    )
     return found
 
 
@@ -198,6 +212,15 @@ def as_json(results: Results) -> dict[str, Any]:
         _put(out, "simulator_confirmed_2proc_per_s", sim.two_processes_per_s, 0)
         _put(out, "simulator_bare_per_s", sim.bare_per_s, 0)
         _put(out, "simulator_ratio", sim.one_process_per_s / sim.bare_per_s)
+    if (csv := results.csv) is not None:
+        out["csv_rows"] = csv.rows
+        _put(out, "csv_seconds", csv.seconds)
+        _put(out, "csv_bytes", csv.bytes, 0)
+        _put(out, "csv_rows_per_s", csv.rows_per_s, 0)
+        _put(out, "csv_rss_growth_mb", csv.rss_growth_mb, 1)
+        _put(out, "csv_rss_before_mb", csv.rss_before_mb, 1)
+        _put(out, "csv_raw_read_rows_per_s", csv.ceiling_rows_per_s, 0)
+        _put(out, "csv_ratio", csv.rows_per_s / csv.ceiling_rows_per_s)
     if ing is not None:
         out["cpu"] = {
             name: {group: round(share, 3) for group, share in shares.shares.items()}

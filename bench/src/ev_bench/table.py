@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ev_bench.api import ApiFigures
+from ev_bench.csv_export import CsvFigures
 from ev_bench.ingest import IngestFigures
 from ev_bench.latency import LatencyFigure
 from ev_bench.memory import MemoryFigures
@@ -190,6 +191,33 @@ def _simulator_rows(sim: SimulatorFigures, met: dict[str, bool | None]) -> list[
     ]
 
 
+def _csv_rows(csv: CsvFigures, met: dict[str, bool | None]) -> list[Row]:
+    return [
+        Row(
+            7,
+            "raw read: HGETALL + decode every record (bench process)",
+            _n(csv.ceiling_rows_per_s, " rows/s"),
+        ),
+        Row(
+            7,
+            f"GET history.csv, {csv.rows:,} readings of 4 types, streamed whole "
+            f"({csv.bytes / 1e6:.0f} MB in {csv.seconds:.1f} s)",
+            _n(csv.rows_per_s, " rows/s"),
+            "raw read",
+            _r(csv.rows_per_s / csv.ceiling_rows_per_s),
+            ">= 200,000 rows/s",
+            _met(met["csv_export"]),
+        ),
+        Row(
+            7,
+            f"API RSS growth during the export (peak; {csv.rss_before_mb:.0f} MB before)",
+            f"{csv.rss_growth_mb:.1f} MB",
+            goal="< 50 MB",
+            met=_met(met["csv_export"]),
+        ),
+    ]
+
+
 def table(results: Results) -> str:
     """The run as one Markdown table: figure, value, reference, ratio, target, met."""
     met = {t.name: t.met for t in targets(results)}
@@ -203,6 +231,8 @@ def table(results: Results) -> str:
         rows += _memory_rows(results.memory, met)
     if results.simulator is not None:
         rows += _simulator_rows(results.simulator, met)
+    if results.csv is not None:
+        rows += _csv_rows(results.csv, met)
     lines = [
         f"{results.date}: {'; '.join(filter(None, [results.machine.line(), results.load_text()]))}",
         "",
