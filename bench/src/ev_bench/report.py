@@ -133,11 +133,16 @@ def targets(results: Results) -> list[Target]:
     csv = results.csv
     found.append(
         Target(
-            "csv_export",
-            "CSV export of 1,000,000 readings >= 200,000 rows/s, API RSS growth < 50 MB",
-            None
-            if csv is None
-            else csv.rows >= 1_000_000 and csv.rows_per_s >= 200_000 and csv.rss_growth_mb < 50,
+            "csv_rows_per_s",
+            "CSV export of 1,000,000 readings >= 200,000 rows/s",
+            None if csv is None else csv.rows >= 1_000_000 and csv.rows_per_s >= 200_000,
+        )
+    )
+    found.append(
+        Target(
+            "csv_rss_growth_mb",
+            "API RSS growth during that export < 50 MB",
+            None if csv is None else csv.rss_growth_mb < 50,
         )
     )
     return found
