@@ -4,6 +4,15 @@ No broker or Redis dependency: publishers in Python import this to build valid r
 """
 
 from ev_schemas.__about__ import __version__
+from ev_schemas.aggregate_models import AggregateBucket, AggregateSeries, aggregate_series_json
+from ev_schemas.aggregation import (
+    AGGREGATORS,
+    FILLS,
+    AggregationPlan,
+    BucketFolder,
+    BucketValues,
+    ExactSum,
+)
 from ev_schemas.api_models import (
     DependencyHealth,
     ErrorResponse,
@@ -22,6 +31,7 @@ from ev_schemas.catalogue import (
     default_catalogue,
 )
 from ev_schemas.errors import InvalidReading, SchemaError
+from ev_schemas.intervals import LADDER, MAX_BUCKETS, Grid, Interval, InvalidAggregation
 from ev_schemas.json_schema import reading_json_schema
 from ev_schemas.reading import (
     SENSOR_ID_RE,
@@ -43,6 +53,20 @@ from ev_schemas.units import Conversion
 from ev_schemas.validation import ReadingValidator, shown, timestamp_ms
 
 __all__ = [
+    "AGGREGATORS",
+    "FILLS",
+    "LADDER",
+    "MAX_BUCKETS",
+    "AggregateBucket",
+    "AggregateSeries",
+    "AggregationPlan",
+    "BucketFolder",
+    "BucketValues",
+    "ExactSum",
+    "Grid",
+    "Interval",
+    "InvalidAggregation",
+    "aggregate_series_json",
     "DEFAULT_TYPES",
     "RESERVED_NAMES",
     "SENSOR_ID_RE",
