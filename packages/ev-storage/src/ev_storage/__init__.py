@@ -4,6 +4,7 @@ Takes clients and settings from the caller; never reads the environment, never c
 """
 
 from ev_storage.__about__ import __version__
+from ev_storage.aggregate import aggregate_history
 from ev_storage.clients import (
     AsyncClient,
     PubSubClient,
@@ -66,6 +67,7 @@ __all__ = [
     "UnknownSensorType",
     "WindowCount",
     "WriteOutcome",
+    "aggregate_history",
     "__version__",
     "async_client",
     "check_connection",
