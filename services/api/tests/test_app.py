@@ -37,6 +37,8 @@ def test_openapi_lists_the_routes(openapi: dict[str, Any]) -> None:
         SENSOR,
         f"{SENSOR}/history",
         f"{SENSOR}/history.csv",
+        f"{SENSOR}/aggregate",
+        f"{SENSOR}/aggregate.csv",
         f"{SENSOR}/summary",
         f"{SENSOR}/{{sensor_type}}",
     }

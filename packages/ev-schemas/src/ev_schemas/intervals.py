@@ -32,8 +32,9 @@ LADDER: tuple[str, ...] = ("1s", "2s", "5s", "10s", "15s", "30s", "1m", "2m", "5
 LADDER += ("15m", "30m", "1h", "2h", "3h", "6h", "12h", "1d", "1w")
 
 _INTERVAL_RE = re.compile(r"([1-9][0-9]{0,7})([smhdw])")
-_MIN_MS = -(-MIN_EPOCH_US // 1000)
-_MAX_MS = MAX_EPOCH_US // 1000
+#: The first and last whole milliseconds a datetime can hold (years 1-9999).
+MIN_MS = -(-MIN_EPOCH_US // 1000)
+MAX_MS = MAX_EPOCH_US // 1000
 #: Day numbers (proleptic ordinals) of the first bucket of day and week intervals.
 _DAY_ORIGIN = date(1970, 1, 1).toordinal()
 _WEEK_ORIGIN = date(1969, 12, 29).toordinal()  # a Monday
@@ -135,7 +136,7 @@ class Grid:
     def start(self, index: int) -> int:
         """The first instant of bucket ``index`` (clamped to years 1-9999)."""
         if not self.interval.calendar:
-            return min(max(index * self.interval.ms, _MIN_MS), _MAX_MS + 1)
+            return min(max(index * self.interval.ms, MIN_MS), MAX_MS + 1)
         origin, days = (
             (_WEEK_ORIGIN, 7 * self.interval.count)
             if self.interval.unit == "w"
@@ -143,13 +144,13 @@ class Grid:
         )
         ordinal = origin + index * days
         if ordinal <= 1:  # the first bucket a datetime can hold starts at its first instant
-            return _MIN_MS
+            return MIN_MS
         if ordinal > date.max.toordinal():
-            return _MAX_MS + 1
+            return MAX_MS + 1
         midnight = datetime.combine(date.fromordinal(ordinal), datetime.min.time(), self.zone)
         # fold=0: a midnight that does not exist (a DST gap) is the instant the day starts, one
         # that exists twice is its first occurrence.
-        return min(max(to_epoch_ms(midnight), _MIN_MS), _MAX_MS + 1)
+        return min(max(to_epoch_ms(midnight), MIN_MS), MAX_MS + 1)
 
     def count(self, start_ms: int, end_ms: int) -> int:
         """Buckets overlapping ``[start_ms, end_ms)``; 0 for an empty range."""
@@ -169,7 +170,7 @@ class Grid:
 
 def _local_date(ms: int, zone: zoneinfo.ZoneInfo) -> date:
     """The calendar date in ``zone`` of instant ``ms``."""
-    moment = from_epoch_ms(min(max(ms, _MIN_MS), _MAX_MS))
+    moment = from_epoch_ms(min(max(ms, MIN_MS), MAX_MS))
     try:
         return moment.astimezone(zone).date()
     except OverflowError:  # local time before year 1 or after 9999
@@ -225,4 +226,4 @@ def utc_zone() -> zoneinfo.ZoneInfo:
 def clamp_ms(ms: int) -> int:
     """``ms`` within the instants a datetime holds: the end of a bucket of 9999-12-31 is
     shown as its last millisecond, as 10000-01-01 cannot be written."""
-    return min(max(ms, _MIN_MS), _MAX_MS)
+    return min(max(ms, MIN_MS), MAX_MS)

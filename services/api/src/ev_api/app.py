@@ -24,7 +24,7 @@ from ev_api.errors import InternalErrors, install_error_handlers
 from ev_api.limiter import RateLimiter
 from ev_api.live_fanout import LiveFanout
 from ev_api.metrics import ApiMetrics, MetricsMiddleware
-from ev_api.routes import export, health, live, metrics, sensors
+from ev_api.routes import aggregate, export, health, live, metrics, sensors
 from ev_api.settings import Settings
 from ev_api.storage_client import pubsub_client, redis_client
 from ev_storage import ReadingReader
@@ -112,18 +112,23 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.state.freeze_gc = freeze_gc
     app.state.metrics = api_metrics = ApiMetrics()
     install_error_handlers(app)
-    for router in (health.router, export.router, sensors.router, live.router):
+    for router in (health.router, export.router, aggregate.router, sensors.router, live.router):
         _summaries_from_docstrings(router)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    # Before the sensors router, whose /{sensor_id}/{sensor_type} would take "history.csv".
+    # Before the sensors router, whose /{sensor_id}/{sensor_type} would take "history.csv" and
+    # "aggregate".
     app.include_router(export.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
+    app.include_router(
+        aggregate.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings)
+    )
     app.include_router(sensors.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
     app.include_router(live.router, prefix=API_PREFIX)
     # Metrics label requests by route template, which needs each router's prefix.
     api_metrics.routes.add(health.router)
     api_metrics.routes.add(metrics.router)
     api_metrics.routes.add(export.router, API_PREFIX)
+    api_metrics.routes.add(aggregate.router, API_PREFIX)
     api_metrics.routes.add(sensors.router, API_PREFIX)
     api_metrics.routes.add(live.router, API_PREFIX)
     # Inside the metrics, so that they count the 500 it answers.
