@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ev_bench.aggregate import AggregateFigures
 from ev_bench.api import ApiFigures
 from ev_bench.csv_export import CsvFigures
 from ev_bench.ingest import IngestFigures
@@ -39,6 +40,7 @@ REQUIRED_KEYS = (
     "simulator_confirmed_per_s",
     "csv_rows_per_s",
     "csv_rss_growth_mb",
+    "aggregate_7d_p99_ms",
 )
 
 
@@ -54,6 +56,7 @@ class Results:
     memory: MemoryFigures | None = None
     simulator: SimulatorFigures | None = None
     csv: CsvFigures | None = None
+    aggregate: AggregateFigures | None = None
     profiles: dict[str, list[Entry]] = field(default_factory=dict)
     #: 1-minute load average when the run started and ended: other work on the machine.
     load: tuple[float, float] | None = None
@@ -145,6 +148,14 @@ def targets(results: Results) -> list[Target]:
             None if csv is None else csv.rss_growth_mb < 50,
         )
     )
+    agg = results.aggregate
+    found.append(
+        Target(
+            "aggregate_7d_p99_ms",
+            "aggregate of 7 days at 1 Hz into <= 1,000 buckets, p99 < 50 ms",
+            None if agg is None else agg.p99_ms < 50,
+        )
+    )
     return found
 
 
@@ -226,6 +237,13 @@ def as_json(results: Results) -> dict[str, Any]:
         _put(out, "csv_rss_before_mb", csv.rss_before_mb, 1)
         _put(out, "csv_raw_read_rows_per_s", csv.ceiling_rows_per_s, 0)
         _put(out, "csv_ratio", csv.rows_per_s / csv.ceiling_rows_per_s)
+    if (agg := results.aggregate) is not None:
+        _put(out, "aggregate_7d_p99_ms", agg.p99_ms, 1)
+        _put(out, "aggregate_7d_p50_ms", agg.p50_ms, 1)
+        out["aggregate_readings"] = agg.readings
+        out["aggregate_buckets"] = agg.buckets
+        out["aggregate_requests"] = len(agg.latencies_ms)
+        _put(out, "aggregate_raw_read_ms", agg.raw_read_ms, 1)
     if ing is not None:
         out["cpu"] = {
             name: {group: round(share, 3) for group, share in shares.shares.items()}

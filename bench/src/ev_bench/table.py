@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ev_bench.aggregate import AggregateFigures
 from ev_bench.api import ApiFigures
 from ev_bench.csv_export import CsvFigures
 from ev_bench.ingest import IngestFigures
@@ -218,6 +219,22 @@ def _csv_rows(csv: CsvFigures, met: dict[str, bool | None]) -> list[Row]:
     ]
 
 
+def _aggregate_rows(agg: AggregateFigures, met: dict[str, bool | None]) -> list[Row]:
+    return [
+        Row(8, "raw read: HGETALL + decode the week (bench process)", f"{agg.raw_read_ms:.0f} ms"),
+        Row(
+            8,
+            f"GET aggregate, {agg.readings:,} readings into {agg.buckets} buckets, p99 of "
+            f"{len(agg.latencies_ms)} (p50 {agg.p50_ms:.0f} ms; phase 1: from the raw history)",
+            f"{agg.p99_ms:.0f} ms",
+            "raw read",
+            _r(agg.p99_ms / agg.raw_read_ms),
+            "< 50 ms",
+            _met(met["aggregate_7d_p99_ms"]),
+        ),
+    ]
+
+
 def table(results: Results) -> str:
     """The run as one Markdown table: figure, value, reference, ratio, target, met."""
     met = {t.name: t.met for t in targets(results)}
@@ -233,6 +250,8 @@ def table(results: Results) -> str:
         rows += _simulator_rows(results.simulator, met)
     if results.csv is not None:
         rows += _csv_rows(results.csv, met)
+    if results.aggregate is not None:
+        rows += _aggregate_rows(results.aggregate, met)
     lines = [
         f"{results.date}: {'; '.join(filter(None, [results.machine.line(), results.load_text()]))}",
         "",
