@@ -3,8 +3,8 @@
 The readings are put straight into ev-storage's history layout (as stage 7 does), then
 ``GET /api/v1/sensor/{id}/aggregate?max_points=1000`` is asked of ``python -m ev_api`` (one
 core, the client on the other) one request at a time, after two warm-up requests; every answer
-is checked (every reading counted, at most 1,000 buckets: 673 of 15 minutes). Phase 1 computes it from the
-raw history, so the figure is that baseline; the 50 ms target needs the rollups (phase 2).
+is checked (every reading counted, at most 1,000 buckets: 673 of 15 minutes). Phase 1 computes
+it from the raw history, so the figure is that baseline; the 50 ms target needs the rollups.
 
 - reference: this process reading the same history with ``HGETALL`` and decoding every record,
   the floor of any computation from raw history in Python.
