@@ -19,6 +19,8 @@ from ev_storage.errors import InvalidKey
 CLIENT_ID_RE = re.compile(r"[0-9a-f]{32}")
 #: A prefix is a namespace (``"prod:"``, ``"evtest:1a2b:"``); braces would move the hash tag.
 PREFIX_RE = re.compile(r"[A-Za-z0-9_.:/\-]{0,100}")
+#: Shards of the fleet catalogue are numbered 0 .. MAX_SHARDS - 1 at most.
+MAX_SHARDS = 16384
 
 
 def check_prefix(prefix: str) -> str:
@@ -71,6 +73,7 @@ class KeyLayout:
     | per-type aggregates | ``{prefix}sensor:{<id>}:summary`` |
     | pub/sub channel of new readings | ``{prefix}sensor:{<id>}:live`` |
     | a client's request counter | ``{prefix}ratelimit:<client id>`` |
+    | a shard of the fleet catalogue | ``{prefix}catalogue:{c:<n>}:ids`` and its siblings |
     """
 
     prefix: str = ""
@@ -99,3 +102,18 @@ class KeyLayout:
         """The request counter of a rate-limited client, named by a hash (``client_id``, 32 hex
         digits) so that neither an API key nor unchecked input ends up in Redis."""
         return f"{self.prefix}ratelimit:{check_client_id(client_id)}"
+
+    def catalogue_shard(self, shard: int) -> str:
+        """The common start of the keys of one shard of the fleet catalogue, hash tag included
+        (``{c:<n>}``: a shard lives in one slot, shards spread over slots).
+
+        The catalogue's scripts derive the shard's keys from it (see ``catalogue_update.lua``):
+        ``:ids``, ``:seen``, ``:expires``, ``:types`` and ``:type:<sensor_type>``.
+        """
+        if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < MAX_SHARDS:
+            raise InvalidKey(f"catalogue shard must be an integer 0-{MAX_SHARDS - 1}, not {shard!r}")
+        return f"{self.prefix}catalogue:{{c:{shard}}}"
+
+    def catalogue_type(self, shard: int, sensor_type: str) -> str:
+        """A shard's sorted set of the sensors that have readings of ``sensor_type``."""
+        return f"{self.catalogue_shard(shard)}:type:{check_sensor_type(sensor_type)}"
