@@ -71,7 +71,7 @@ def test_the_shards_spread_over_every_master(
     ]
     assert sorted(listed) == SENSORS
     for sensor in SENSORS[:20]:
-        key = f"{writer.keys.catalogue_shard(shard_of(sensor, 64))}:ids"
+        key = f"{writer.keys.catalogue_shard(shard_of(sensor, writer.catalogue.shards))}:ids"
         assert cluster_client.zscore(key, sensor) == 0
 
 

@@ -236,7 +236,7 @@ def test_the_catalogue_is_updated_before_the_batch_is_acknowledged(
 ) -> None:
     writer = ReadingWriter(client, StorageSettings(key_prefix=key_prefix))
     pipeline = ReadingPipeline(ReadingValidator(clock=lambda: NOW), writer)
-    ids_key = f"{writer.keys.catalogue_shard(shard_of('ev_001', 64))}:ids"
+    ids_key = f"{writer.keys.catalogue_shard(shard_of('ev_001', writer.catalogue.shards))}:ids"
     batch = [delivery(1, battery(80.0, 1))]
 
     def lost(entries: object) -> None:

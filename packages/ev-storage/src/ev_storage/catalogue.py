@@ -1,8 +1,9 @@
 """The fleet catalogue's index, writer side: which sensors exist, their types and newest times.
 
-The index is sharded by a stable hash of the sensor id (CRC-32) over ``catalogue_shards`` shards;
-each shard's keys share a hash tag (``{c:<n>}``), so one Lua call updates a shard atomically and,
-on Redis Cluster, shards spread over slots and nodes. The write script's keys stay in their
+The index is sharded by a stable hash of the sensor id (CRC-32) over ``catalogue_shards`` small
+shards (about 100 sensors each, so that Redis keeps their sorted sets compact), in 64 groups; a
+group's keys share a hash tag (``{c:<g>}``), so one Lua call updates or reads a group atomically
+and, on Redis Cluster, the groups spread over slots and nodes. The write script's keys stay in their
 sensor's slot: the index is updated by a second pipeline, after the write and before the caller
 acknowledges anything, from what the write script returned (see ``catalogue.lua`` and
 docs/storage.md).
@@ -22,7 +23,7 @@ from redis import exceptions as redis_errors
 
 from ev_storage.clients import SyncClient
 from ev_storage.errors import redis_errors_translated
-from ev_storage.keys import KeyLayout, check_sensor_id, check_sensor_type
+from ev_storage.keys import CATALOGUE_GROUPS, KeyLayout, check_sensor_id, check_sensor_type
 
 SCRIPT_RESOURCE = "catalogue.lua"
 #: Entries of one shard per update call: bounds how long one call holds Redis.
@@ -72,20 +73,27 @@ class CatalogueIndex:
         return self._shards
 
     def update(self, entries: Iterable[IndexEntry]) -> None:
-        """Record ``entries`` in one pipeline, one script call per shard (and per
+        """Record ``entries`` in one pipeline, one script call per group of shards (and per
         :data:`MAX_ENTRIES_PER_CALL`). Raises :class:`~ev_storage.StorageUnavailable` when Redis
         cannot be reached (repeating the call is safe), :class:`~ev_storage.StorageError` for
         any other Redis error."""
-        by_shard: dict[int, list[str]] = {}
+        by_group: dict[int, list[str]] = {}
         for entry in entries:
             check_sensor_id(entry.sensor_id)
             check_sensor_type(entry.sensor_type)
-            args = by_shard.setdefault(shard_of(entry.sensor_id, self._shards), [])
-            args += (entry.sensor_id, entry.sensor_type, str(entry.ms), str(entry.expires_ms))
+            shard = shard_of(entry.sensor_id, self._shards)
+            args = by_group.setdefault(shard % CATALOGUE_GROUPS, [])
+            args += (
+                str(shard),
+                entry.sensor_id,
+                entry.sensor_type,
+                str(entry.ms),
+                str(entry.expires_ms),
+            )
         calls: list[tuple[list[str], list[str]]] = []
-        for shard, args in by_shard.items():
-            key = self._keys.catalogue_shard(shard)
-            step = 4 * MAX_ENTRIES_PER_CALL
+        step = 5 * MAX_ENTRIES_PER_CALL
+        for group, args in by_group.items():
+            key = self._keys.catalogue_group(group)
             for start in range(0, len(args), step):
                 calls.append(([key], ["update", *args[start : start + step]]))
         if calls:
@@ -94,8 +102,20 @@ class CatalogueIndex:
     def sweep(self) -> int:
         """Remove what has expired from every shard now (reads and updates also do it lazily);
         returns the number of sensors left in the catalogue."""
-        calls = [([self._keys.catalogue_shard(n)], ["count", "", "", "", ""]) for n in range(self._shards)]
-        return sum(int(reply) for reply in run_scripts(self._client, self._source, self._sha, calls))
+        calls = [
+            ([self._keys.catalogue_group(group)], ["count", "", "", "", "", *map(str, shards)])
+            for group, shards in groups(self._shards).items()
+        ]
+        replies = run_scripts(self._client, self._source, self._sha, calls)
+        return sum(int(reply) for reply in replies)
+
+
+def groups(shards: int) -> dict[int, list[int]]:
+    """The shards of each group (the slot they share): shard n is in group n % 64."""
+    found: dict[int, list[int]] = {}
+    for shard in range(shards):
+        found.setdefault(shard % CATALOGUE_GROUPS, []).append(shard)
+    return found
 
 
 def run_scripts(

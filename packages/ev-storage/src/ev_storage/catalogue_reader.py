@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ev_schemas import Catalogue, shown, to_epoch_ms, to_epoch_ms_ceil
-from ev_storage.catalogue import NOSCRIPT, catalogue_script
+from ev_storage.catalogue import NOSCRIPT, catalogue_script, groups
 from ev_storage.clients import AsyncClient
 from ev_storage.cursor import (
     CATALOGUE_ORDERS,
@@ -27,7 +27,7 @@ from ev_storage.cursor import (
     encode_catalogue_cursor,
 )
 from ev_storage.errors import InvalidArgument, UnknownSensorType, redis_errors_translated
-from ev_storage.keys import KeyLayout
+from ev_storage.keys import CATALOGUE_GROUPS, KeyLayout
 from ev_storage.settings import StorageSettings
 
 #: What a prefix filter may hold: the start of a sensor id.
@@ -73,11 +73,12 @@ class CataloguePage:
 class _Shard:
     """Where one shard's scan stands during a page."""
 
+    group: int
     number: int
     start: bytes
     exhausted: bool = False
-    frontier: str | None = None
-    items: list[tuple[str, list[Any]]] = field(default_factory=list)
+    frontier: str = ""
+    items: list[tuple[str, int]] = field(default_factory=list)
 
 
 class CatalogueReader:
@@ -94,7 +95,7 @@ class CatalogueReader:
         self._client: Any = client
         self._catalogue = catalogue
         self._keys = KeyLayout(settings.key_prefix)
-        self._shards = settings.catalogue_shards
+        self._groups = groups(settings.catalogue_shards)
         self._source, self._sha = catalogue_script()
 
     @property
@@ -102,9 +103,12 @@ class CatalogueReader:
         return self._keys
 
     async def count(self, where: CatalogueFilter) -> int:
-        """The number of sensors that match: one call per shard, summed."""
+        """The number of sensors that match: one call per group of shards, summed."""
         args = ["count", *self._filter_args(where)]
-        calls = [([self._keys.catalogue_shard(n)], args) for n in range(self._shards)]
+        calls = [
+            ([self._keys.catalogue_group(group)], [*args, *map(str, shards)])
+            for group, shards in self._groups.items()
+        ]
         return sum(int(reply) for reply in await self._run(calls))
 
     async def page(
@@ -131,28 +135,41 @@ class CatalogueReader:
         start, end = _bounds(where.prefix, filters, after, by_seen)
         if start is None:
             return CataloguePage([], None)
-        shards = [_Shard(n, start) for n in range(self._shards)]
+        shards = [
+            _Shard(group, number, start)
+            for group, numbers in self._groups.items()
+            for number in numbers
+        ]
         # Round one asks each shard for about twice its share; later rounds double it.
-        want = min(limit + 1, math.ceil(2 * (limit + 1) / self._shards) + 2)
+        want = min(limit + 1, math.ceil(2 * (limit + 1) / len(shards)) + 1)
+        kind = "seen" if by_seen else "id"
         pending = shards
-        while pending:
-            calls = [
-                (
-                    [self._keys.catalogue_shard(shard.number)],
-                    ["page", "seen" if by_seen else "id", *filters, shard.start, end, str(want),
-                     str(max(SCAN_BUDGET, 4 * want))],
+        while True:
+            budget = str(max(SCAN_BUDGET, 4 * want))
+            by_group: dict[int, list[_Shard]] = {}
+            for shard in pending:
+                by_group.setdefault(shard.group, []).append(shard)
+            calls = []
+            for group, members in by_group.items():
+                pairs: list[str | bytes] = []
+                for shard in members:
+                    pairs += (str(shard.number), shard.start)
+                calls.append(
+                    (
+                        [self._keys.catalogue_group(group)],
+                        ["page", kind, *filters, end, str(want), budget, *pairs],
+                    )
                 )
-                for shard in pending
-            ]  # fmt: skip
-            for shard, reply in zip(pending, await self._run(calls), strict=True):
-                _receive(shard, reply)
+            for members, reply in zip(by_group.values(), await self._run(calls), strict=True):
+                if not isinstance(reply, list) or len(reply) != len(members):
+                    raise InvalidArgument(f"unexpected reply from the catalogue script: {reply!r:.200}")
+                for shard, answer in zip(members, reply, strict=True):
+                    _receive(shard, answer)
             merged = sorted(
-                (item for shard in shards for item in shard.items),
-                key=lambda item: item[0],
-                reverse=by_seen,
+                (item for shard in shards for item in shard.items), reverse=by_seen
             )
             # The page may only end where no shard that is still open could hold an earlier item.
-            frontiers = [s.frontier for s in shards if not s.exhausted and s.frontier is not None]
+            frontiers = [s.frontier for s in shards if not s.exhausted]
             if frontiers:
                 bound = max(frontiers) if by_seen else min(frontiers)
                 final = [
@@ -160,40 +177,68 @@ class CatalogueReader:
                 ]
             else:
                 final = merged
-            if len(final) > limit or len(final) == len(merged) and not frontiers:
+            if len(final) > limit or not frontiers:
                 break
             cutoff = merged[limit][0] if len(merged) > limit else None
             pending = [
                 shard
                 for shard in shards
                 if not shard.exhausted
-                and (
-                    cutoff is None
-                    or shard.frontier is None
-                    or (shard.frontier > cutoff if by_seen else shard.frontier < cutoff)
-                )
+                and (cutoff is None or (shard.frontier > cutoff if by_seen else shard.frontier < cutoff))
             ]
             for shard in pending:
-                assert shard.frontier is not None
                 shard.start = b"(" + shard.frontier.encode("ascii")
             want = min(limit + 1, 2 * want)
         page = final[:limit]
-        items = [self._item(member, stamps, by_seen) for member, stamps in page]
+        stamps = await self._stamps([(shard, member) for member, shard in page], by_seen)
+        items = [
+            CatalogueItem(_sensor_id(member, by_seen), found)
+            for (member, _), found in zip(page, stamps, strict=True)
+        ]
         next_cursor = encode_catalogue_cursor(order, page[-1][0]) if len(final) > limit else None
         return CataloguePage(items, next_cursor)
 
+    async def _stamps(
+        self, members: list[tuple[int, str]], by_seen: bool
+    ) -> list[dict[str, int]]:
+        """Each sensor's types and their newest reading times: one call per group."""
+        by_group: dict[int, list[int]] = {}
+        for index, (number, _) in enumerate(members):
+            by_group.setdefault(number % CATALOGUE_GROUPS, []).append(index)
+        calls = []
+        for group, indices in by_group.items():
+            pairs = []
+            for index in indices:
+                number, member = members[index]
+                pairs += (str(number), _sensor_id(member, by_seen))
+            calls.append(([self._keys.catalogue_group(group)], ["stamps", *pairs]))
+        found: list[dict[str, int]] = [{} for _ in members]
+        for indices, reply in zip(by_group.values(), await self._run(calls), strict=True):
+            for index, stamps in zip(indices, reply, strict=True):
+                pairs = [
+                    (_text(stamps[i]), int(float(_text(stamps[i + 1]))))
+                    for i in range(0, len(stamps), 2)
+                ]
+                found[index] = dict(sorted(pairs))
+        return found
+
     async def latest_raw(self, items: Sequence[CatalogueItem]) -> list[dict[str, bytes]]:
-        """The stored latest reading JSON of each item's types (one ``MGET`` per sensor: its
-        slot), in one pipeline; a type whose latest key is gone is left out."""
+        """The stored latest reading JSON of each item's types, in one pipeline of ``GET``s (a
+        cluster pipeline refuses ``MGET``; each key goes to its sensor's node); a type whose
+        latest key is gone is left out."""
         if not items:
             return []
         with redis_errors_translated():
             pipe = self._client.pipeline(transaction=False)
             for item in items:
-                pipe.mget([self._keys.latest(item.sensor_id, t) for t in item.types])
+                for sensor_type in item.types:
+                    pipe.get(self._keys.latest(item.sensor_id, sensor_type))
             replies: list[Any] = await pipe.execute()
         found = []
-        for item, raws in zip(items, replies, strict=True):
+        position = 0
+        for item in items:
+            raws = replies[position : position + len(item.types)]
+            position += len(item.types)
             found.append(
                 {
                     sensor_type: raw.encode() if isinstance(raw, str) else raw
@@ -223,11 +268,6 @@ class CatalogueReader:
             "" if low is None else str(low),
             "" if high is None else str(high),
         ]
-
-    def _item(self, member: str, stamps: list[Any], by_seen: bool) -> CatalogueItem:
-        sensor_id = member[_SEEN_DIGITS + 1 :] if by_seen else member
-        pairs = [(_text(stamps[i]), int(float(_text(stamps[i + 1])))) for i in range(0, len(stamps), 2)]
-        return CatalogueItem(sensor_id, dict(sorted(pairs)))
 
     async def _run(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
         with redis_errors_translated():
@@ -280,14 +320,17 @@ def _bounds(
 
 
 def _receive(shard: _Shard, reply: Any) -> None:
-    """Take a shard's answer: its items, and how far it looked."""
-    if not isinstance(reply, list) or len(reply) < 2:
+    """Take a shard's answer: its matches, and how far it looked."""
+    if not isinstance(reply, list) or not reply:
         raise InvalidArgument(f"unexpected reply from the catalogue script: {reply!r:.200}")
-    shard.exhausted = int(reply[0]) == 1
-    last = _text(reply[1])
-    if last:
-        shard.frontier = last
-    shard.items += [(_text(member), list(stamps)) for member, stamps in reply[2:]]
+    shard.exhausted = reply[0] == 0
+    if not shard.exhausted:
+        shard.frontier = _text(reply[0])
+    shard.items += [(_text(member), shard.number) for member in reply[1:]]
+
+
+def _sensor_id(member: str, by_seen: bool) -> str:
+    return member[_SEEN_DIGITS + 1 :] if by_seen else member
 
 
 def _text(value: Any) -> str:

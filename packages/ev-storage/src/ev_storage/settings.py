@@ -34,8 +34,10 @@ class StorageSettings:
     setting is safe.
 
     ``catalogue_shards`` is the number of shards of the fleet catalogue (the index of sensors
-    behind ``GET /sensors``): writers and readers of one deployment must agree on it, and
-    changing it means rebuilding the catalogue (docs/storage.md).
+    behind ``GET /sensors``), in 64 slots: about one per 100 sensors keeps every shard in Redis's
+    compact encoding (the default, 1024, suits up to ~100,000 sensors). Writers and readers of
+    one deployment must agree on it; changing it means rebuilding the catalogue
+    (docs/storage.md).
     """
 
     key_prefix: str = ""
@@ -43,7 +45,7 @@ class StorageSettings:
     latest_ttl: timedelta | None = None
     summary_ttl: timedelta | None = None
     history_bucket: timedelta = timedelta(minutes=2)
-    catalogue_shards: int = 64
+    catalogue_shards: int = 1024
 
     def __post_init__(self) -> None:
         check_prefix(self.key_prefix)
