@@ -133,7 +133,7 @@ def test_the_api_lists_and_counts_the_fleet(api: TestClient, writer: ReadingWrit
         "battery": "2024-02-01T12:00:46Z",
         "speed": "2024-02-01T12:01:00Z",
     }
-    latest = api.get(
-        "/api/v1/sensors", params={"prefix": "ev_0000", "include": "latest"}
-    ).json()["items"][0]["latest"]
+    latest = api.get("/api/v1/sensors", params={"prefix": "ev_0000", "include": "latest"}).json()[
+        "items"
+    ][0]["latest"]
     assert set(latest) == {"battery", "speed"}

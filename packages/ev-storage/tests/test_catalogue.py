@@ -26,8 +26,8 @@ from ev_storage import (
     UnknownSensorType,
 )
 from ev_storage.catalogue import shard_of
-from ev_storage.cursor import encode_catalogue_cursor
 from ev_storage.catalogue_reader import CatalogueFilter, CatalogueReader, seen_member
+from ev_storage.cursor import encode_catalogue_cursor
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -56,7 +56,8 @@ def catalogue_state(client: redis.Redis, keys: KeyLayout, shards: int) -> dict[s
         expiries = [e for k, v in parts.items() if k.startswith("expires:") for e in v.values()]
         if expiries:
             hint = client.zscore(f"{keys.catalogue_group(n % 64)}:purge", str(n))
-            assert hint is not None and hint <= min(expiries), (n, hint, expiries)
+            assert hint is not None, n
+            assert hint <= min(expiries), (n, hint, expiries)
         state[str(n)] = {name: value for name, value in parts.items() if value}
     return {n: parts for n, parts in state.items() if parts}
 
@@ -176,7 +177,9 @@ async def test_sensors_leave_when_their_readings_have_all_expired(
     short = StorageSettings(key_prefix=key_prefix, history_retention=timedelta(milliseconds=400))
     writer = ReadingWriter(redis_client, short)
     reader = CatalogueReader(async_client, short, CATALOGUE)
-    writer.store_many([make_reading(0, 1.0, "battery", "ev_a"), make_reading(0, 1.0, "speed", "ev_b")])
+    writer.store_many(
+        [make_reading(0, 1.0, "battery", "ev_a"), make_reading(0, 1.0, "speed", "ev_b")]
+    )
     # ev_b's speed stays alive; ev_b's battery and ev_a expire.
     writer.store_many([make_reading(5, 2.0, "battery", "ev_b")])
     deadline = time.monotonic() + 5
@@ -184,7 +187,9 @@ async def test_sensors_leave_when_their_readings_have_all_expired(
         # Newer readings of ev_b's speed keep its history (and ev_b) alive.
         writer.store_many([make_reading(10 + tick, 3.0, "speed", "ev_b")])
         page = await reader.page(CatalogueFilter())
-        if [item.sensor_id for item in page.items] == ["ev_b"] and "battery" not in page.items[0].types:
+        if [item.sensor_id for item in page.items] == ["ev_b"] and "battery" not in page.items[
+            0
+        ].types:
             break
         assert time.monotonic() < deadline, page
         time.sleep(0.05)
@@ -242,7 +247,9 @@ FILTERS = [
     CatalogueFilter(prefix="bus"),
     CatalogueFilter(prefix="nobody"),
     CatalogueFilter(sensor_type="temperature"),
-    CatalogueFilter(seen_after=T0 + timedelta(seconds=10), seen_before=T0 + timedelta(seconds=20.1)),
+    CatalogueFilter(
+        seen_after=T0 + timedelta(seconds=10), seen_before=T0 + timedelta(seconds=20.1)
+    ),
     CatalogueFilter(prefix="ev_02", sensor_type="speed", seen_after=T0 + timedelta(seconds=30)),
     CatalogueFilter(seen_before=T0 + timedelta(seconds=3)),
 ]

@@ -74,7 +74,10 @@ def test_list_items_carry_types_and_their_newest_times(client: TestClient) -> No
         ("prefix=bus", ["bus_0", "bus_1", "bus_2"]),
         ("prefix=ev_01", ["ev_010", "ev_011"]),
         ("sensor_type=speed", [f"ev_{n:03d}" for n in range(1, 12, 2)]),
-        ("seen_after=2024-02-01T12:00:09Z", ["bus_0", "bus_1", "bus_2", "ev_009", "ev_010", "ev_011"]),
+        (
+            "seen_after=2024-02-01T12:00:09Z",
+            ["bus_0", "bus_1", "bus_2", "ev_009", "ev_010", "ev_011"],
+        ),
         (
             "seen_after=2024-02-01T12:00:02Z&seen_before=2024-02-01T12:00:04Z&sensor_type=battery",
             ["ev_002", "ev_003", "ev_004"],
@@ -83,7 +86,9 @@ def test_list_items_carry_types_and_their_newest_times(client: TestClient) -> No
         ("prefix=nobody", []),
     ],
 )
-def test_filters_paging_and_count_agree(client: TestClient, query: str, expected: list[str]) -> None:
+def test_filters_paging_and_count_agree(
+    client: TestClient, query: str, expected: list[str]
+) -> None:
     for limit in (1, 4, 100):
         assert _all_pages(client, f"{query}&limit={limit}") == expected
     count = client.get(f"{BASE}/count?{query}")

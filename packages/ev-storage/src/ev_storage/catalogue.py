@@ -119,7 +119,10 @@ def groups(shards: int) -> dict[int, list[int]]:
 
 
 def run_scripts(
-    client: SyncClient, source: str, sha: str, calls: Sequence[tuple[list[str], Sequence[str | bytes]]]
+    client: SyncClient,
+    source: str,
+    sha: str,
+    calls: Sequence[tuple[list[str], Sequence[str | bytes]]],
 ) -> list[Any]:
     """``EVALSHA`` of every call in one pipeline; on NOSCRIPT the script is loaded (on every
     primary of a cluster) and the calls that failed are sent again. Replies in order; errors

@@ -162,12 +162,12 @@ class CatalogueReader:
                 )
             for members, reply in zip(by_group.values(), await self._run(calls), strict=True):
                 if not isinstance(reply, list) or len(reply) != len(members):
-                    raise InvalidArgument(f"unexpected reply from the catalogue script: {reply!r:.200}")
+                    raise InvalidArgument(
+                        f"unexpected reply from the catalogue script: {reply!r:.200}"
+                    )
                 for shard, answer in zip(members, reply, strict=True):
                     _receive(shard, answer)
-            merged = sorted(
-                (item for shard in shards for item in shard.items), reverse=by_seen
-            )
+            merged = sorted((item for shard in shards for item in shard.items), reverse=by_seen)
             # The page may only end where no shard that is still open could hold an earlier item.
             frontiers = [s.frontier for s in shards if not s.exhausted]
             if frontiers:
@@ -184,7 +184,10 @@ class CatalogueReader:
                 shard
                 for shard in shards
                 if not shard.exhausted
-                and (cutoff is None or (shard.frontier > cutoff if by_seen else shard.frontier < cutoff))
+                and (
+                    cutoff is None
+                    or (shard.frontier > cutoff if by_seen else shard.frontier < cutoff)
+                )
             ]
             for shard in pending:
                 shard.start = b"(" + shard.frontier.encode("ascii")
@@ -198,16 +201,14 @@ class CatalogueReader:
         next_cursor = encode_catalogue_cursor(order, page[-1][0]) if len(final) > limit else None
         return CataloguePage(items, next_cursor)
 
-    async def _stamps(
-        self, members: list[tuple[int, str]], by_seen: bool
-    ) -> list[dict[str, int]]:
+    async def _stamps(self, members: list[tuple[int, str]], by_seen: bool) -> list[dict[str, int]]:
         """Each sensor's types and their newest reading times: one call per group."""
         by_group: dict[int, list[int]] = {}
         for index, (number, _) in enumerate(members):
             by_group.setdefault(number % CATALOGUE_GROUPS, []).append(index)
-        calls = []
+        calls: list[tuple[list[str], list[Any]]] = []
         for group, indices in by_group.items():
-            pairs = []
+            pairs: list[str] = []
             for index in indices:
                 number, member = members[index]
                 pairs += (str(number), _sensor_id(member, by_seen))
@@ -215,11 +216,11 @@ class CatalogueReader:
         found: list[dict[str, int]] = [{} for _ in members]
         for indices, reply in zip(by_group.values(), await self._run(calls), strict=True):
             for index, stamps in zip(indices, reply, strict=True):
-                pairs = [
+                times = [
                     (_text(stamps[i]), int(float(_text(stamps[i + 1]))))
                     for i in range(0, len(stamps), 2)
                 ]
-                found[index] = dict(sorted(pairs))
+                found[index] = dict(sorted(times))
         return found
 
     async def latest_raw(self, items: Sequence[CatalogueItem]) -> list[dict[str, bytes]]:

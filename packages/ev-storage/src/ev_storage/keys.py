@@ -108,7 +108,11 @@ class KeyLayout:
     def catalogue_group(self, group: int) -> str:
         """The common start of the keys of one group of catalogue shards, hash tag included
         (``{c:<g>}``: a group lives in one slot, the 64 groups spread over slots and nodes)."""
-        if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < CATALOGUE_GROUPS:
+        if (
+            isinstance(group, bool)
+            or not isinstance(group, int)
+            or not 0 <= group < CATALOGUE_GROUPS
+        ):
             raise InvalidKey(
                 f"catalogue group must be an integer 0-{CATALOGUE_GROUPS - 1}, not {group!r}"
             )
@@ -120,7 +124,9 @@ class KeyLayout:
         ``catalogue.lua``): ``:ids``, ``:seen``, ``:types``, ``:type:<type>``, ``:expires:<type>``.
         """
         if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < MAX_SHARDS:
-            raise InvalidKey(f"catalogue shard must be an integer 0-{MAX_SHARDS - 1}, not {shard!r}")
+            raise InvalidKey(
+                f"catalogue shard must be an integer 0-{MAX_SHARDS - 1}, not {shard!r}"
+            )
         return f"{self.catalogue_group(shard % CATALOGUE_GROUPS)}:{shard}"
 
     def catalogue_type(self, shard: int, sensor_type: str) -> str:

@@ -92,9 +92,7 @@ async def fleet_filter(
             sensor_type,
         )
     if len(prefix) > 64 or not all(c.isascii() and (c.isalnum() or c in "_-.") for c in prefix):
-        raise _invalid(
-            "prefix", "must be at most 64 letters, digits, '_', '-' or '.'", prefix
-        )
+        raise _invalid("prefix", "must be at most 64 letters, digits, '_', '-' or '.'", prefix)
     if seen_after is not None and seen_before is not None and seen_after > seen_before:
         raise _invalid("seen_after", "seen_after is after seen_before", seen_after)
     return CatalogueFilter(
