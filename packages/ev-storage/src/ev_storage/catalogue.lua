@@ -286,16 +286,23 @@ local to, want, budget = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 -- Up to `want` matching members of one shard after `from`, in the order: {0 when the shard has
 -- no more, else the last member looked at, match, ...}. The caller merges the shards (in byte order, which Lua's <
 -- would not guarantee).
+-- Whether a member may fail a filter (otherwise each member scanned is a match).
+local filtered = wanted_type ~= '' or ((seen_min or seen_max) and not by_seen)
+    or (prefix ~= '' and by_seen)
+
 local function scan(s, from)
     local types = (seen_min or seen_max) and not by_seen and redis.call('SMEMBERS', s.types) or {}
     local reply, scanned, last = {0}, 0, ''
+    local key = by_seen and s.seen or s.ids
     while true do
-        local chunk = math.min(budget - scanned, math.max(2 * (want - #reply + 1), 16))
+        -- Without filters exactly what is missing (+1 tells "no more" from "more"), else more.
+        local missing = want - #reply + 1
+        local chunk = math.min(budget - scanned, filtered and math.max(2 * missing, 16) or missing + 1)
         local members
         if by_seen then
-            members = redis.call('ZREVRANGEBYLEX', s.seen, from, to, 'LIMIT', 0, chunk)
+            members = redis.call('ZREVRANGEBYLEX', key, from, to, 'LIMIT', 0, chunk)
         else
-            members = redis.call('ZRANGEBYLEX', s.ids, from, to, 'LIMIT', 0, chunk)
+            members = redis.call('ZRANGEBYLEX', key, from, to, 'LIMIT', 0, chunk)
         end
         for _, member in ipairs(members) do
             scanned = scanned + 1
