@@ -121,11 +121,13 @@ end
 local op = ARGV[1]
 
 if op == 'update' then
-    local purged, cache = 0, {}
+    -- Per shard touched: purge it once; per sensor: its newest time before and after the call,
+    -- so that :seen and :ids change once per sensor, however many of its readings come.
+    local purged, shards, sensors, order = 0, {}, {}, {}
     for i = 2, #ARGV, 5 do
         local n, id, sensor_type = ARGV[i], ARGV[i + 1], ARGV[i + 2]
         local ms, expires = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
-        local c = cache[n]
+        local c = shards[n]
         if not c then
             local s = shard(n)
             purged = purged + purge(s)
@@ -133,8 +135,8 @@ if op == 'update' then
             for _, name in ipairs(types) do
                 known[name] = true
             end
-            c = {s = s, types = types, known = known}
-            cache[n] = c
+            c = {s = s, types = types, known = known, lowest = nil}
+            shards[n] = c
         end
         -- A history that has expired already (the update came late) is not indexed.
         if expires >= now then
@@ -144,14 +146,33 @@ if op == 'update' then
                 c.known[sensor_type] = true
                 c.types[#c.types + 1] = sensor_type
             end
-            local old = seen_of(s, id, c.types)
+            local sensor = sensors[id]
+            if not sensor then
+                local old = seen_of(s, id, c.types)
+                sensor = {s = s, old = old, new = old}
+                sensors[id] = sensor
+                order[#order + 1] = id
+            end
             redis.call('ZADD', type_key(s, sensor_type), 'GT', ms, id)
             redis.call('ZADD', expires_key(s, sensor_type), 'GT', expires, id)
-            redis.call('ZADD', purge_key, 'LT', expires, n)
-            if not old then
-                redis.call('ZADD', s.ids, 'NX', 0, id)
+            if not sensor.new or ms > sensor.new then
+                sensor.new = ms
             end
-            set_seen(s, id, old, (old and old > ms) and old or ms)
+            if not c.lowest or expires < c.lowest then
+                c.lowest = expires
+            end
+        end
+    end
+    for _, id in ipairs(order) do
+        local sensor = sensors[id]
+        if not sensor.old then
+            redis.call('ZADD', sensor.s.ids, 'NX', 0, id)
+        end
+        set_seen(sensor.s, id, sensor.old, sensor.new)
+    end
+    for n, c in pairs(shards) do
+        if c.lowest then
+            redis.call('ZADD', purge_key, 'LT', c.lowest, n)
         end
     end
     return purged
