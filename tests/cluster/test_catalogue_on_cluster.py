@@ -137,3 +137,18 @@ def test_the_api_lists_and_counts_the_fleet(api: TestClient, writer: ReadingWrit
         "items"
     ][0]["latest"]
     assert set(latest) == {"battery", "speed"}
+
+
+async def test_reads_load_the_script_on_nodes_that_lost_it(
+    cluster_client: redis.cluster.RedisCluster,
+    async_cluster_client: redis.asyncio.cluster.RedisCluster,
+    writer: ReadingWriter,
+    storage_settings: StorageSettings,
+) -> None:
+    """After a failover or a restart a primary has no scripts: NOSCRIPT, SCRIPT LOAD, again."""
+    cluster_client.script_flush()  # on every primary
+    reader = CatalogueReader(async_cluster_client, storage_settings, CATALOGUE)
+    assert await reader.count(CatalogueFilter(prefix="ev_03")) == 100
+    cluster_client.script_flush()
+    writer.store_many([reading("ev_9999", 0)])
+    assert await reader.count(CatalogueFilter()) == 401
