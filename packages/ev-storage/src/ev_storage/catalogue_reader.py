@@ -26,7 +26,12 @@ from ev_storage.cursor import (
     decode_catalogue_cursor,
     encode_catalogue_cursor,
 )
-from ev_storage.errors import InvalidArgument, UnknownSensorType, redis_errors_translated
+from ev_storage.errors import (
+    InvalidArgument,
+    StorageError,
+    UnknownSensorType,
+    redis_errors_translated,
+)
 from ev_storage.keys import CATALOGUE_GROUPS, KeyLayout
 from ev_storage.settings import StorageSettings
 
@@ -162,7 +167,7 @@ class CatalogueReader:
                 )
             for members, reply in zip(by_group.values(), await self._run(calls), strict=True):
                 if not isinstance(reply, list) or len(reply) != len(members):
-                    raise InvalidArgument(
+                    raise StorageError(
                         f"unexpected reply from the catalogue script: {reply!r:.200}"
                     )
                 for shard, answer in zip(members, reply, strict=True):
@@ -194,9 +199,12 @@ class CatalogueReader:
             want = min(limit + 1, 2 * want)
         page = final[:limit]
         stamps = await self._stamps([(shard, member) for member, shard in page], by_seen)
+        # A sensor whose last history expired between the two calls has no types left: it has
+        # left the catalogue, so it is left out (the page is one item short).
         items = [
             CatalogueItem(_sensor_id(member, by_seen), found)
             for (member, _), found in zip(page, stamps, strict=True)
+            if found
         ]
         next_cursor = encode_catalogue_cursor(order, page[-1][0]) if len(final) > limit else None
         return CataloguePage(items, next_cursor)
@@ -323,7 +331,7 @@ def _bounds(
 def _receive(shard: _Shard, reply: Any) -> None:
     """Take a shard's answer: its matches, and how far it looked."""
     if not isinstance(reply, list) or not reply:
-        raise InvalidArgument(f"unexpected reply from the catalogue script: {reply!r:.200}")
+        raise StorageError(f"unexpected reply from the catalogue script: {reply!r:.200}")
     shard.exhausted = reply[0] == 0
     if not shard.exhausted:
         shard.frontier = _text(reply[0])
