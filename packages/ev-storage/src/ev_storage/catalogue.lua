@@ -311,10 +311,14 @@ local to, want, budget = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local filtered = wanted_type ~= '' or ((seen_min or seen_max) and not by_seen)
     or (prefix ~= '' and by_seen)
 
-local function scan(s, from)
+local suffix = by_seen and ':seen' or ':ids'
+
+local function scan(n, from)
+    -- The common case (no filter) makes one key name and one call per shard.
+    local s = filtered and shard(n) or nil
     local types = (seen_min or seen_max) and not by_seen and redis.call('SMEMBERS', s.types) or {}
     local reply, scanned, last = {0}, 0, ''
-    local key = by_seen and s.seen or s.ids
+    local key = group .. ':' .. n .. suffix
     while true do
         -- Without filters exactly what is missing (+1 tells "no more" from "more"), else more.
         local missing = want - #reply + 1
@@ -328,8 +332,9 @@ local function scan(s, from)
         for _, member in ipairs(members) do
             scanned = scanned + 1
             last = member
-            local id = by_seen and string.sub(member, 17) or member
-            if matches(s, types, id, by_seen and seen_in(member) or nil) then
+            if not filtered
+                or matches(s, types, by_seen and string.sub(member, 17) or member,
+                    by_seen and seen_in(member) or nil) then
                 reply[#reply + 1] = member
                 if #reply - 1 == want then
                     reply[1] = last
@@ -350,6 +355,6 @@ end
 
 local replies = {}
 for i = first_shard, #ARGV, 2 do
-    replies[#replies + 1] = scan(shard(ARGV[i]), ARGV[i + 1])
+    replies[#replies + 1] = scan(ARGV[i], ARGV[i + 1])
 end
 return replies
