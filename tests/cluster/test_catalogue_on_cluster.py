@@ -152,3 +152,18 @@ async def test_reads_load_the_script_on_nodes_that_lost_it(
     cluster_client.script_flush()
     writer.store_many([reading("ev_9999", 0)])
     assert await reader.count(CatalogueFilter()) == 401
+
+
+async def test_rebuild_scans_every_primary(
+    cluster_client: redis.cluster.RedisCluster,
+    async_cluster_client: redis.asyncio.cluster.RedisCluster,
+    writer: ReadingWriter,
+    storage_settings: StorageSettings,
+) -> None:
+    for key in cluster_client.scan_iter(match=f"{storage_settings.key_prefix}catalogue:*"):
+        cluster_client.delete(key)
+    reader = CatalogueReader(async_cluster_client, storage_settings, CATALOGUE)
+    assert await reader.count(CatalogueFilter()) == 0
+    assert writer.catalogue.rebuild() == 500  # 400 battery and 100 speed histories
+    assert await reader.count(CatalogueFilter()) == 400
+    assert await reader.count(CatalogueFilter(sensor_type="speed")) == 100

@@ -335,3 +335,26 @@ async def test_bad_arguments_are_refused_with_a_reason(
     by_id = encode_catalogue_cursor("id", "ev_001")
     with pytest.raises(InvalidCursor, match="sorted by id, not by last_seen"):
         await reader.page(CatalogueFilter(), order="last_seen", cursor=by_id)
+
+
+def test_rebuild_indexes_the_histories_that_exist(
+    redis_client: redis.Redis, settings: StorageSettings
+) -> None:
+    writer = ReadingWriter(redis_client, settings)
+    readings = [
+        make_reading(n * 1000, 1.0, sensor_type, f"ev_{n % 7}")
+        for n in range(40)
+        for sensor_type in TYPES[: 1 + n % 3]
+    ]
+    writer.store_many(readings)
+    shards = settings.catalogue_shards
+    expected = catalogue_state(redis_client, writer.keys, shards)
+    # As after an upgrade from a version without the catalogue.
+    for key in redis_client.scan_iter(match=f"{settings.key_prefix}catalogue:*"):
+        redis_client.delete(key)
+    redis_client.set(f"{settings.key_prefix}sensor:{{ev_0}}:notes", b"not a history")
+    histories = len({(r.sensor_id, r.sensor_type) for r in readings})
+    assert writer.catalogue.rebuild(batch=4) == histories
+    assert catalogue_state(redis_client, writer.keys, shards) == expected
+    assert writer.catalogue.rebuild() == histories  # again: nothing changes
+    assert catalogue_state(redis_client, writer.keys, shards) == expected

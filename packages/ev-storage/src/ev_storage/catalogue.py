@@ -22,7 +22,7 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ev_storage.clients import SyncClient
-from ev_storage.errors import redis_errors_translated
+from ev_storage.errors import InvalidKey, redis_errors_translated
 from ev_storage.keys import CATALOGUE_GROUPS, KeyLayout, check_sensor_id, check_sensor_type
 
 SCRIPT_RESOURCE = "catalogue.lua"
@@ -108,6 +108,61 @@ class CatalogueIndex:
         ]
         replies = run_scripts(self._client, self._source, self._sha, calls)
         return sum(int(reply) for reply in replies)
+
+    def rebuild(self, *, batch: int = 500) -> int:
+        """Index every history key that exists: after an upgrade from a version without the
+        catalogue, or after ``catalogue_shards`` changed (delete ``{prefix}catalogue:*`` first).
+        Safe while consumers write (every update is a maximum); returns the histories indexed.
+
+        Reads each history's newest reading time (its ``meta`` field) and its expiry, in
+        pipelines of ``batch`` keys; on a cluster the scan visits every primary.
+        """
+        pattern = f"{self._keys.prefix}sensor:{{*}}:*:history"
+        found: list[tuple[str, str, str]] = []
+        indexed = 0
+        with redis_errors_translated():
+            for raw in self._client.scan_iter(match=pattern, count=1000):
+                key = raw.decode() if isinstance(raw, bytes) else str(raw)
+                parsed = _history_key_parts(key, self._keys.prefix)
+                if parsed is not None:
+                    found.append((key, *parsed))
+                if len(found) >= batch:
+                    indexed += self._index_histories(found)
+                    found = []
+            if found:
+                indexed += self._index_histories(found)
+        return indexed
+
+    def _index_histories(self, found: list[tuple[str, str, str]]) -> int:
+        pipe: Any = self._client.pipeline(transaction=False)
+        for key, _, _ in found:
+            pipe.hget(key, "meta")
+            pipe.execute_command("PEXPIRETIME", key)
+        replies: list[Any] = pipe.execute()
+        entries = []
+        for n, (_, sensor_id, sensor_type) in enumerate(found):
+            meta, expires = replies[2 * n], replies[2 * n + 1]
+            if meta is None or int(expires) < 0:
+                continue  # gone (expired) since the scan saw it
+            text = meta.decode() if isinstance(meta, bytes) else str(meta)
+            entries.append(
+                IndexEntry(sensor_id, sensor_type, int(text.split(":")[1]), int(expires))
+            )
+        self.update(entries)
+        return len(entries)
+
+
+def _history_key_parts(key: str, prefix: str) -> tuple[str, str] | None:
+    """(sensor id, type) of ``{prefix}sensor:{<id>}:<type>:history``; None for anything else."""
+    rest = key.removeprefix(f"{prefix}sensor:{{")
+    sensor_id, _, tail = rest.partition("}:")
+    sensor_type = tail.removesuffix(":history")
+    if rest == key or not tail.endswith(":history") or ":" in sensor_type:
+        return None
+    try:
+        return check_sensor_id(sensor_id), check_sensor_type(sensor_type)
+    except InvalidKey:
+        return None
 
 
 def groups(shards: int) -> dict[int, list[int]]:
