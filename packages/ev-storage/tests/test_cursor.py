@@ -1,4 +1,4 @@
-"""History cursors: opaque, round-tripping, and strict about what they accept."""
+"""History and catalogue cursors: opaque, round-tripping, and strict about what they accept."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ev_storage import CURSOR_PATTERN, InvalidCursor, Position, decode_cursor, encode_cursor
+from ev_storage import (
+    CURSOR_PATTERN,
+    InvalidCursor,
+    Position,
+    decode_catalogue_cursor,
+    decode_cursor,
+    encode_catalogue_cursor,
+    encode_cursor,
+)
 
 
 def test_cursor_is_urlsafe_base64_of_ms_and_type() -> None:
@@ -74,3 +82,33 @@ def test_only_text_of_the_published_pattern_decodes(cursor: str) -> None:
     if re.fullmatch(CURSOR_PATTERN, cursor) is None:
         with pytest.raises(InvalidCursor):
             decode_cursor(cursor)
+
+
+@pytest.mark.parametrize(
+    ("order", "member"),
+    [("id", "ev_001"), ("id", "A"), ("last_seen", "063873302400000:ev-9.z")],
+)
+def test_catalogue_cursors_round_trip_and_match_the_pattern(order: str, member: str) -> None:
+    cursor = encode_catalogue_cursor(order, member)
+    assert re.fullmatch(CURSOR_PATTERN, cursor)
+    assert decode_catalogue_cursor(cursor, order) == member
+
+
+@pytest.mark.parametrize(
+    ("raw", "order", "message"),
+    [
+        (b"i:ev 001", "id", "not a next_cursor"),
+        (b"s:12:ev_001", "last_seen", "not a next_cursor"),
+        (b"x:ev_001", "id", "not a next_cursor"),
+        (b"ev_001", "id", "not a next_cursor"),
+        (b"s:063873302400000:ev_001", "id", "sorted by last_seen, not by id"),
+    ],
+)
+def test_catalogue_cursors_refuse_what_they_did_not_write(
+    raw: bytes, order: str, message: str
+) -> None:
+    cursor = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    with pytest.raises(InvalidCursor, match=message):
+        decode_catalogue_cursor(cursor, order)
+    with pytest.raises(InvalidCursor, match="malformed cursor"):
+        decode_catalogue_cursor("a b", order)

@@ -41,6 +41,8 @@ def test_openapi_lists_the_routes(openapi: dict[str, Any]) -> None:
         f"{SENSOR}/aggregate.csv",
         f"{SENSOR}/summary",
         f"{SENSOR}/{{sensor_type}}",
+        "/api/v1/sensors",
+        "/api/v1/sensors/count",
     }
 
 
@@ -82,6 +84,8 @@ def test_openapi_needs_no_key_when_none_is_configured(openapi: dict[str, Any]) -
         (f"{SENSOR}/{{sensor_type}}", "Reading", {"401", "404", "422", "503"}),
         (f"{SENSOR}/history", "HistoryPage", {"401", "422", "503"}),
         (f"{SENSOR}/summary", "SensorSummary", {"401", "404", "422", "503"}),
+        ("/api/v1/sensors", "FleetPage", {"401", "422", "503"}),
+        ("/api/v1/sensors/count", "FleetCount", {"401", "422", "503"}),
     ],
 )
 def test_openapi_responses(

@@ -18,7 +18,14 @@ from ev_consumer.service import redis_client
 from ev_consumer.settings import ConsumerSettings
 from ev_messaging import Delivery, Fatal, Rejection, Retry
 from ev_schemas import ReadingValidator
-from ev_storage import ReadingWriter, RedisSettings, StorageSettings, TlsVerificationFailed
+from ev_storage import (
+    ReadingWriter,
+    RedisSettings,
+    StorageSettings,
+    StorageUnavailable,
+    TlsVerificationFailed,
+)
+from ev_storage.catalogue import shard_of
 
 NOW = datetime(2024, 2, 1, 12, 30, tzinfo=UTC)
 
@@ -221,3 +228,28 @@ def test_a_redis_certificate_that_does_not_verify_is_fatal() -> None:
         pipeline([delivery(1, battery(80.0))])
     assert isinstance(raised.value.__cause__, TlsVerificationFailed)
     assert pipeline.stats.storage_retries == 0
+
+
+@pytest.mark.integration
+def test_the_catalogue_is_updated_before_the_batch_is_acknowledged(
+    client: redis.Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = ReadingWriter(client, StorageSettings(key_prefix=key_prefix))
+    pipeline = ReadingPipeline(ReadingValidator(clock=lambda: NOW), writer)
+    ids_key = f"{writer.keys.catalogue_shard(shard_of('ev_001', writer.catalogue.shards))}:ids"
+    batch = [delivery(1, battery(80.0, 1))]
+
+    def lost(entries: object) -> None:
+        raise StorageUnavailable("Connection reset by peer")
+
+    # The reading is stored, then the catalogue's update fails: the batch is not acknowledged.
+    monkeypatch.setattr(writer.catalogue, "update", lost)
+    with pytest.raises(Retry, match="Connection reset by peer"):
+        pipeline(batch)
+    assert client.exists(writer.keys.history("ev_001", "battery"))
+    assert client.zrange(ids_key, 0, -1) == []
+    # Redelivered: a duplicate, which puts the sensor in the catalogue before the ack.
+    monkeypatch.undo()
+    assert pipeline(batch) == []
+    assert client.zrange(ids_key, 0, -1) == [b"ev_001"]
+    assert (pipeline.stats.stored, pipeline.stats.duplicates) == (0, 1)

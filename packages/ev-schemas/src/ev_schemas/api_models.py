@@ -57,6 +57,67 @@ def history_page_json(sensor_id: str, items: Iterable[str], next_cursor: str | N
     ).encode()
 
 
+class FleetSensor(BaseModel):
+    """A sensor of the fleet catalogue: its types with the newest reading time of each, and with
+    ``include=latest`` the latest reading of each type."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sensor_id": "ev_001",
+                    "last_seen": "2024-02-01T12:00:00Z",
+                    "types": {"battery": "2024-02-01T12:00:00Z", "speed": "2024-02-01T11:59:59Z"},
+                }
+            ]
+        }
+    )
+
+    sensor_id: SensorId
+    last_seen: UtcTimestamp = Field(description="Newest reading time over the sensor's types.")
+    types: dict[str, UtcTimestamp] = Field(
+        description="Each type with retained readings, and the time of its newest reading."
+    )
+    latest: dict[str, Reading] | None = Field(
+        default=None, description="With `include=latest` only: the latest reading of each type."
+    )
+
+
+class FleetPage(BaseModel):
+    """One page of the fleet catalogue; pass ``next_cursor`` back to continue."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "sensor_id": "ev_001",
+                            "last_seen": "2024-02-01T12:00:00Z",
+                            "types": {"battery": "2024-02-01T12:00:00Z"},
+                            "latest": {"battery": _READING},
+                        }
+                    ],
+                    "next_cursor": "aTpldl8wMDE",
+                }
+            ]
+        }
+    )
+
+    items: list[FleetSensor]
+    next_cursor: str | None = Field(
+        description="Opaque; null on the last page.", examples=[None, "aTpldl8wMDE"]
+    )
+
+
+class FleetCount(BaseModel):
+    """How many sensors of the fleet catalogue match the filters."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"count": 1250}]})
+
+    count: int = Field(ge=0)
+
+
 class TypeSummary(BaseModel):
     """Aggregates of one sensor type over every distinct reading stored."""
 

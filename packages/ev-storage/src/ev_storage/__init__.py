@@ -5,6 +5,13 @@ Takes clients and settings from the caller; never reads the environment, never c
 
 from ev_storage.__about__ import __version__
 from ev_storage.aggregate import aggregate_history
+from ev_storage.catalogue import CatalogueIndex, IndexEntry
+from ev_storage.catalogue_reader import (
+    CatalogueFilter,
+    CatalogueItem,
+    CataloguePage,
+    CatalogueReader,
+)
 from ev_storage.clients import (
     AsyncClient,
     PubSubClient,
@@ -15,7 +22,15 @@ from ev_storage.clients import (
     single_node,
     sync_client,
 )
-from ev_storage.cursor import CURSOR_PATTERN, Position, decode_cursor, encode_cursor
+from ev_storage.cursor import (
+    CATALOGUE_ORDERS,
+    CURSOR_PATTERN,
+    Position,
+    decode_catalogue_cursor,
+    decode_cursor,
+    encode_catalogue_cursor,
+    encode_cursor,
+)
 from ev_storage.errors import (
     CredentialsRefused,
     InvalidArgument,
@@ -39,12 +54,19 @@ from ev_storage.tls import redis_tls_options
 from ev_storage.writer import ReadingWriter, WriteOutcome
 
 __all__ = [
+    "CATALOGUE_ORDERS",
     "CURSOR_PATTERN",
     "AsyncClient",
+    "CatalogueFilter",
+    "CatalogueIndex",
+    "CatalogueItem",
+    "CataloguePage",
+    "CatalogueReader",
     "PubSubClient",
     "CredentialsRefused",
     "InvalidArgument",
     "InvalidCursor",
+    "IndexEntry",
     "InvalidKey",
     "KeyLayout",
     "LiveEvent",
@@ -72,7 +94,9 @@ __all__ = [
     "async_client",
     "check_connection",
     "check_connection_async",
+    "decode_catalogue_cursor",
     "decode_cursor",
+    "encode_catalogue_cursor",
     "encode_cursor",
     "redis_tls_options",
     "single_node",

@@ -12,7 +12,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from ev_schemas import shown
+from ev_schemas import SENSOR_ID_RE, shown
 from ev_schemas.catalogue import SENSOR_TYPE_PATTERN
 from ev_storage.errors import InvalidCursor
 
@@ -58,3 +58,45 @@ def decode_cursor(cursor: str) -> Position:
             f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
         )
     return Position(int(ms_text), sensor_type)
+
+
+#: The orders of the fleet catalogue, and the tag of each in its cursors.
+CATALOGUE_ORDERS = {"id": "i", "last_seen": "s"}
+_SEEN_MEMBER_RE = re.compile(r"[0-9]{15}:(.+)")
+
+
+def encode_catalogue_cursor(order: str, member: str) -> str:
+    """A catalogue page's cursor: the order's tag and the last item's index member (its id, or
+    ``<15 digits>:<id>`` in the last-seen order), URL-safe base64 without padding."""
+    raw = f"{CATALOGUE_ORDERS[order]}:{member}".encode("ascii")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_catalogue_cursor(cursor: str, order: str) -> str:
+    """The index member a cursor of :func:`encode_catalogue_cursor` names, for a page in
+    ``order``; :class:`InvalidCursor` for anything else, or a cursor of another order."""
+    if not isinstance(cursor, str) or not _CURSOR_RE.fullmatch(cursor):
+        raise InvalidCursor(f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged")
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        tag, member = raw.decode("ascii").split(":", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor(
+            f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
+        ) from None
+    orders = {value: key for key, value in CATALOGUE_ORDERS.items()}
+    if tag not in orders:
+        raise InvalidCursor(
+            f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
+        )
+    if orders[tag] != order:
+        raise InvalidCursor(
+            f"cursor {shown(cursor)} continues a page sorted by {orders[tag]}, not by {order}"
+        )
+    seen = _SEEN_MEMBER_RE.fullmatch(member)
+    sensor_id = member if tag == "i" else (seen.group(1) if seen else "")
+    if not SENSOR_ID_RE.fullmatch(sensor_id):
+        raise InvalidCursor(
+            f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
+        )
+    return member

@@ -19,6 +19,10 @@ from ev_storage.errors import InvalidKey
 CLIENT_ID_RE = re.compile(r"[0-9a-f]{32}")
 #: A prefix is a namespace (``"prod:"``, ``"evtest:1a2b:"``); braces would move the hash tag.
 PREFIX_RE = re.compile(r"[A-Za-z0-9_.:/\-]{0,100}")
+#: Shards of the fleet catalogue are numbered 0 .. MAX_SHARDS - 1 at most; shard n lives in group
+#: n % CATALOGUE_GROUPS, and each group in one slot (its hash tag).
+MAX_SHARDS = 65536
+CATALOGUE_GROUPS = 64
 
 
 def check_prefix(prefix: str) -> str:
@@ -71,6 +75,7 @@ class KeyLayout:
     | per-type aggregates | ``{prefix}sensor:{<id>}:summary`` |
     | pub/sub channel of new readings | ``{prefix}sensor:{<id>}:live`` |
     | a client's request counter | ``{prefix}ratelimit:<client id>`` |
+    | a shard of the fleet catalogue | ``{prefix}catalogue:{c:<n % 64>}:<n>:ids`` and siblings |
     """
 
     prefix: str = ""
@@ -99,3 +104,31 @@ class KeyLayout:
         """The request counter of a rate-limited client, named by a hash (``client_id``, 32 hex
         digits) so that neither an API key nor unchecked input ends up in Redis."""
         return f"{self.prefix}ratelimit:{check_client_id(client_id)}"
+
+    def catalogue_group(self, group: int) -> str:
+        """The common start of the keys of one group of catalogue shards, hash tag included
+        (``{c:<g>}``: a group lives in one slot, the 64 groups spread over slots and nodes)."""
+        if (
+            isinstance(group, bool)
+            or not isinstance(group, int)
+            or not 0 <= group < CATALOGUE_GROUPS
+        ):
+            raise InvalidKey(
+                f"catalogue group must be an integer 0-{CATALOGUE_GROUPS - 1}, not {group!r}"
+            )
+        return f"{self.prefix}catalogue:{{c:{group}}}"
+
+    def catalogue_shard(self, shard: int) -> str:
+        """The common start of the keys of one shard of the fleet catalogue, in its group
+        (``shard % 64``). The catalogue's script derives the shard's keys from it (see
+        ``catalogue.lua``): ``:ids``, ``:seen``, ``:types``, ``:type:<type>``, ``:expires:<type>``.
+        """
+        if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < MAX_SHARDS:
+            raise InvalidKey(
+                f"catalogue shard must be an integer 0-{MAX_SHARDS - 1}, not {shard!r}"
+            )
+        return f"{self.catalogue_group(shard % CATALOGUE_GROUPS)}:{shard}"
+
+    def catalogue_type(self, shard: int, sensor_type: str) -> str:
+        """A shard's sorted set of the sensors that have readings of ``sensor_type``."""
+        return f"{self.catalogue_shard(shard)}:type:{check_sensor_type(sensor_type)}"

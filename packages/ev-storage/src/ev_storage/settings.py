@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ev_storage.errors import InvalidArgument
-from ev_storage.keys import check_prefix
+from ev_storage.keys import MAX_SHARDS, check_prefix
 
 _MS = timedelta(milliseconds=1)
 #: A record stores its offset in its bucket as an unsigned 32-bit integer of milliseconds.
@@ -32,6 +32,12 @@ class StorageSettings:
     minutes, holds 120 at 1 Hz; see docs/storage.md). It applies to histories created from then
     on: an existing history keeps the size it was created with (stored in it), so changing the
     setting is safe.
+
+    ``catalogue_shards`` is the number of shards of the fleet catalogue (the index of sensors
+    behind ``GET /sensors``), in 64 slots: about one per 100 sensors keeps every shard in Redis's
+    compact encoding (the default, 1024, suits up to ~100,000 sensors). Writers and readers of
+    one deployment must agree on it; changing it means rebuilding the catalogue
+    (docs/storage.md).
     """
 
     key_prefix: str = ""
@@ -39,6 +45,7 @@ class StorageSettings:
     latest_ttl: timedelta | None = None
     summary_ttl: timedelta | None = None
     history_bucket: timedelta = timedelta(minutes=2)
+    catalogue_shards: int = 1024
 
     def __post_init__(self) -> None:
         check_prefix(self.key_prefix)
@@ -47,6 +54,11 @@ class StorageSettings:
         if self.history_bucket > MAX_HISTORY_BUCKET:
             raise InvalidArgument(
                 f"history_bucket must be at most {MAX_HISTORY_BUCKET}, got {self.history_bucket}"
+            )
+        shards = self.catalogue_shards
+        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+            raise InvalidArgument(
+                f"catalogue_shards must be an integer 1-{MAX_SHARDS}, got {shards!r}"
             )
         if self.latest_ttl is not None:
             _check_span("latest_ttl", self.latest_ttl)

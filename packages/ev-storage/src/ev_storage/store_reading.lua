@@ -19,9 +19,9 @@
 --   then per reading, 5 arguments:
 --   timestamp ms (decimal integer), value (Python repr of the float), canonical reading JSON,
 --   sensor type, value as 8 bytes (big-endian IEEE 754 double, packed by the caller: exact)
--- Returns one outcome per reading, in order: 1 STORED, 0 DUPLICATE (the same value stored
--- already: nothing changed), 2 CONFLICT (another value stored already: nothing changed),
--- -1 EXPIRED (nothing changed).
+-- Returns two integers per reading, in order: its outcome, 1 STORED, 0 DUPLICATE (the same value
+-- stored already: nothing changed), 2 CONFLICT (another value stored already: nothing changed),
+-- -1 EXPIRED (nothing changed); then the history key's expiry in server ms (PEXPIRETIME).
 --
 -- Invariant after every reading: the history holds exactly the distinct readings of
 -- [newest - retention, newest], each bucket sorted and non-empty, so its bytes depend only on the
@@ -313,11 +313,16 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
     return STORED
 end
 
+-- Each outcome comes with the history key's expiry (PEXPIRETIME: absolute server ms), which the
+-- fleet catalogue keeps so that it drops the sensor's type exactly when this key expires; a
+-- duplicate returns it too, so a catalogue update lost after the write is repaired on redelivery.
 local outcomes = {}
 for i = 1, readings do
     local a = FIXED_ARGS + (i - 1) * ARGS_PER_READING
-    outcomes[i] = store(KEYS[i * 2], KEYS[i * 2 + 1],
+    local history_key = KEYS[i * 2 + 1]
+    outcomes[2 * i - 1] = store(KEYS[i * 2], history_key,
         ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+    outcomes[2 * i] = redis.call('PEXPIRETIME', history_key)
 end
 return outcomes
 

@@ -14,6 +14,7 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ev_schemas import Reading, timestamp_ms
+from ev_storage.catalogue import CatalogueIndex, IndexEntry
 from ev_storage.clients import SyncClient
 from ev_storage.errors import InvalidArgument, StorageError, redis_errors_translated
 from ev_storage.history import pack_value
@@ -60,7 +61,10 @@ class ReadingWriter:
 
     Each reading is stored by the write script atomically and idempotently (one ``EVALSHA``
     stores a sensor's readings of the batch, one after the other), so a redelivered batch or a
-    retried call stores and publishes nothing twice. ``client`` is a
+    retried call stores and publishes nothing twice. Then it records the readings in the fleet
+    catalogue (:class:`~ev_storage.catalogue.CatalogueIndex`), before returning: a caller that
+    acknowledges only after :meth:`store_many` returned never loses a catalogue update, since a
+    redelivered reading updates it again. ``client`` is a
     single-server or a cluster client (a call touches one sensor's keys: one slot). The client
     is the caller's: this class neither connects at construction nor closes it.
     """
@@ -77,6 +81,7 @@ class ReadingWriter:
             str(settings.summary_ttl_ms or 0),
         )
         self._bucket_arg = str(settings.history_bucket_ms)
+        self._catalogue = CatalogueIndex(client, self._keys, settings.catalogue_shards)
         # Keys are checked and formatted once per sensor (and type), not once per reading.
         self._sensor_cache: dict[str, tuple[str, str]] = {}
         self._type_cache: dict[tuple[str, str], tuple[str, str]] = {}
@@ -84,6 +89,10 @@ class ReadingWriter:
     @property
     def keys(self) -> KeyLayout:
         return self._keys
+
+    @property
+    def catalogue(self) -> CatalogueIndex:
+        return self._catalogue
 
     def store(self, reading: Reading) -> WriteOutcome:
         """Store one reading; see :meth:`store_many`."""
@@ -121,11 +130,25 @@ class ReadingWriter:
                 if isinstance(reply, Exception):
                     raise reply
         outcomes: list[WriteOutcome] = [WriteOutcome.STORED] * len(readings)
+        entries: list[IndexEntry] = []
         for call, reply in zip(grouped, replies, strict=True):
-            if not isinstance(reply, list) or len(reply) != len(call.indices):
+            if not isinstance(reply, list) or len(reply) != 2 * len(call.indices):
                 raise StorageError(f"unexpected reply from the write script: {reply!r:.200}")
-            for index, code in zip(call.indices, reply, strict=True):
-                outcomes[index] = _outcome(code)
+            for n, index in enumerate(call.indices):
+                outcomes[index] = outcome = _outcome(reply[2 * n])
+                if outcome is not WriteOutcome.EXPIRED:
+                    # Stored now or before (a duplicate, or a conflict's first value): the
+                    # catalogue learns or relearns it, with the history's current expiry.
+                    reading = readings[index]
+                    entries.append(
+                        IndexEntry(
+                            reading.sensor_id,
+                            reading.sensor_type,
+                            timestamp_ms(reading),
+                            _expiry(reply[2 * n + 1]),
+                        )
+                    )
+        self._catalogue.update(entries)
         return outcomes
 
     def _evalsha(self, calls: Sequence[tuple[list[str], list[str | bytes]]]) -> list[Any]:
@@ -201,6 +224,13 @@ class _Call:
     indices: list[int]
     keys: list[str]
     args: list[str | bytes]
+
+
+def _expiry(reply: Any) -> int:
+    try:
+        return int(reply)
+    except (TypeError, ValueError):
+        raise StorageError(f"unexpected expiry from the write script: {reply!r}") from None
 
 
 def _outcome(reply: Any) -> WriteOutcome:

@@ -25,9 +25,10 @@ from ev_api.limiter import RateLimiter
 from ev_api.live_fanout import LiveFanout
 from ev_api.metrics import ApiMetrics, MetricsMiddleware
 from ev_api.routes import aggregate, export, health, live, metrics, sensors
+from ev_api.routes import catalogue as fleet
 from ev_api.settings import Settings
 from ev_api.storage_client import pubsub_client, redis_client
-from ev_storage import ReadingReader
+from ev_storage import CatalogueReader, ReadingReader
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ is a 503.
 """
 TAGS = [
     {"name": "sensors", "description": "Readings of one sensor."},
+    {"name": "catalogue", "description": "The fleet: which sensors exist, and how many."},
     {"name": "health", "description": "Liveness and readiness; never needs a key."},
 ]
 
@@ -54,6 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     client = redis_client(settings)
     live_client = pubsub_client(settings, client)
     reader = ReadingReader(client, settings.storage(), catalogue)
+    catalogue_reader = CatalogueReader(client, settings.storage(), catalogue)
     hub = LiveFanout(
         live_client,
         channel_for=reader.keys.live_channel,
@@ -91,7 +94,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         # which otherwise dominate the tail latency of this service.
         gc.freeze()
     try:
-        yield {"resources": Resources(catalogue=catalogue, reader=reader, hub=hub, limiter=limiter)}
+        yield {
+            "resources": Resources(
+                catalogue=catalogue,
+                reader=reader,
+                hub=hub,
+                limiter=limiter,
+                catalogue_reader=catalogue_reader,
+            )
+        }
     finally:
         await hub.aclose()
         if live_client is not client:
@@ -112,7 +123,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.state.freeze_gc = freeze_gc
     app.state.metrics = api_metrics = ApiMetrics()
     install_error_handlers(app)
-    for router in (health.router, export.router, aggregate.router, sensors.router, live.router):
+    routers = (health.router, export.router, aggregate.router, sensors.router, fleet.router)
+    for router in (*routers, live.router):
         _summaries_from_docstrings(router)
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -123,6 +135,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         aggregate.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings)
     )
     app.include_router(sensors.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
+    app.include_router(fleet.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
     app.include_router(live.router, prefix=API_PREFIX)
     # Metrics label requests by route template, which needs each router's prefix.
     api_metrics.routes.add(health.router)
@@ -130,6 +143,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     api_metrics.routes.add(export.router, API_PREFIX)
     api_metrics.routes.add(aggregate.router, API_PREFIX)
     api_metrics.routes.add(sensors.router, API_PREFIX)
+    api_metrics.routes.add(fleet.router, API_PREFIX)
     api_metrics.routes.add(live.router, API_PREFIX)
     # Inside the metrics, so that they count the 500 it answers.
     app.add_middleware(InternalErrors)

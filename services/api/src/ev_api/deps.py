@@ -19,7 +19,7 @@ from ev_api.live_fanout import LiveFanout
 from ev_api.settings import Settings
 from ev_schemas import Catalogue
 from ev_service import load_settings
-from ev_storage import ReadingReader
+from ev_storage import CatalogueReader, ReadingReader
 
 
 @lru_cache
@@ -55,6 +55,8 @@ class Resources:
     hub: LiveFanout
     #: None when RATE_LIMIT_PER_MINUTE is 0.
     limiter: RateLimiter | None = None
+    #: The fleet catalogue's reads (GET /sensors).
+    catalogue_reader: CatalogueReader | None = None
 
 
 def get_resources(connection: HTTPConnection) -> Resources:
