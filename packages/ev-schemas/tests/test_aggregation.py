@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from _aggregate_reference import reference
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +27,7 @@ from ev_schemas import (
     to_epoch_ms,
 )
 from ev_schemas.aggregation import exact_partials, parse_aggregators, parse_fill
+from ev_schemas.testing import reference
 
 T0 = to_epoch_ms(datetime(2026, 3, 27, tzinfo=UTC))
 HOUR = 3_600_000

@@ -12,13 +12,13 @@ from datetime import timedelta
 import pytest
 import redis
 import redis.asyncio
-from _aggregate_reference import reference
 from _storage_helpers import CATALOGUE, T0_MS, history_rows, make_reading
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ev_schemas import AGGREGATORS, MAX_BUCKETS, AggregationPlan, Grid, Interval
 from ev_schemas.intervals import parse_zone
+from ev_schemas.testing import reference
 from ev_storage import KeyLayout, ReadingReader, ReadingWriter, StorageSettings, WriteOutcome
 from ev_storage.aggregate import aggregate_history
 

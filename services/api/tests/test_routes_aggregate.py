@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import redis
-from _aggregate_reference import reference
 from _api_helpers import T0, reading
 from _history_loader import load_history
 from fastapi.testclient import TestClient
@@ -19,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ev_schemas import AggregateSeries, format_epoch_ms
+from ev_schemas.testing import reference
 from ev_storage import ReadingWriter
 
 pytestmark = pytest.mark.integration

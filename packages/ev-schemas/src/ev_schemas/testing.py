@@ -1,4 +1,6 @@
-"""A straightforward aggregation of a plain list of readings, to check the real one against.
+"""Oracles for tests of code built on ev-schemas: ``reference()``, a straightforward aggregation
+of a plain list of readings, to check the real one (ev-schemas' fold, ev-storage's streamed
+aggregate, the API's route) against. Not used by the package itself.
 
 Independent of ``ev_schemas.intervals`` on purpose: buckets come from datetime arithmetic on
 local dates (days, weeks) or integer division (shorter intervals), values are summed with
