@@ -111,12 +111,16 @@ def run_stack(args: argparse.Namespace, env: dict[str, str]) -> int:
             "--declare-topology",
         ]  # fmt: skip
         processes.append(("simulator", subprocess.Popen(simulator, **spawn)))
+        sensor = f"{api_base}/api/v1/sensor/ev_0001"
         print(
-            f"\nEV telemetry stack is up: API {api_base}/docs, "
-            f"e.g. curl {api_base}/api/v1/sensor/ev_0001 | "
-            f"live: ws://{env['API_HOST']}:{env['API_PORT']}/api/v1/ws/sensor/ev_0001 | "
-            f"metrics: {api_base}/metrics and http://{metrics}/metrics (consumer) | "
-            "RabbitMQ UI http://localhost:15672 if its management plugin is on | Ctrl-C stops.\n",
+            f"\nEV telemetry stack is up: API {api_base}/docs\n"
+            f"  the fleet:   curl '{api_base}/api/v1/sensors?sort=last_seen&limit=5'\n"
+            f"  one sensor:  curl {sensor}\n"
+            f"  aggregates:  curl '{sensor}/aggregate?sensor_type=speed&interval=1m'\n"
+            f"  CSV export:  curl -o ev_0001.csv '{sensor}/history.csv?sensor_type=battery,speed'\n"
+            f"  live:        ws://{env['API_HOST']}:{env['API_PORT']}/api/v1/ws/sensor/ev_0001\n"
+            f"  metrics:     {api_base}/metrics and http://{metrics}/metrics (consumer)\n"
+            "  RabbitMQ UI http://localhost:15672 if its management plugin is on; Ctrl-C stops.\n",
             flush=True,
         )
         while not interrupted:
