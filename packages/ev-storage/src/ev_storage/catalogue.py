@@ -13,22 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from redis import exceptions as redis_errors
-
 from ev_storage.clients import SyncClient
 from ev_storage.errors import InvalidKey, redis_errors_translated
 from ev_storage.keys import CATALOGUE_GROUPS, KeyLayout, check_sensor_id, check_sensor_type
+from ev_storage.scripts import run_scripts
 
 SCRIPT_RESOURCE = "catalogue.lua"
 #: Entries of one shard per update call: bounds how long one call holds Redis.
 MAX_ENTRIES_PER_CALL = 200
-NOSCRIPT = redis_errors.NoScriptError
 
 
 @cache
@@ -171,37 +169,3 @@ def groups(shards: int) -> dict[int, list[int]]:
     for shard in range(shards):
         found.setdefault(shard % CATALOGUE_GROUPS, []).append(shard)
     return found
-
-
-def run_scripts(
-    client: SyncClient,
-    source: str,
-    sha: str,
-    calls: Sequence[tuple[list[str], Sequence[str | bytes]]],
-) -> list[Any]:
-    """``EVALSHA`` of every call in one pipeline; on NOSCRIPT the script is loaded (on every
-    primary of a cluster) and the calls that failed are sent again. Replies in order; errors
-    raised as :class:`~ev_storage.StorageError`."""
-    with redis_errors_translated():
-        replies = _evalsha(client, sha, calls)
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NOSCRIPT)]
-        if missing:
-            client.script_load(source)
-            retried = _evalsha(client, sha, [calls[i] for i in missing])
-            for i, reply in zip(missing, retried, strict=True):
-                replies[i] = reply
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-    return replies
-
-
-def _evalsha(
-    client: SyncClient, sha: str, calls: Sequence[tuple[list[str], Sequence[str | bytes]]]
-) -> list[Any]:
-    # Untyped: redis-py's pipeline annotations change between releases.
-    pipe: Any = client.pipeline(transaction=False)
-    for keys, args in calls:
-        pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-    replies: list[Any] = pipe.execute(raise_on_error=False)
-    return replies

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ev_schemas import Catalogue, shown, to_epoch_ms, to_epoch_ms_ceil
-from ev_storage.catalogue import NOSCRIPT, catalogue_script, groups
+from ev_storage.catalogue import catalogue_script, groups
 from ev_storage.clients import AsyncClient
 from ev_storage.cursor import (
     CATALOGUE_ORDERS,
@@ -33,6 +33,7 @@ from ev_storage.errors import (
     redis_errors_translated,
 )
 from ev_storage.keys import CATALOGUE_GROUPS, KeyLayout
+from ev_storage.scripts import run_scripts_async
 from ev_storage.settings import StorageSettings
 
 #: What a prefix filter may hold: the start of a sensor id.
@@ -279,25 +280,7 @@ class CatalogueReader:
         ]
 
     async def _run(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
-        with redis_errors_translated():
-            replies = await self._evalsha(calls)
-            missing = [i for i, reply in enumerate(replies) if isinstance(reply, NOSCRIPT)]
-            if missing:
-                await self._client.script_load(self._source)
-                retried = await self._evalsha([calls[i] for i in missing])
-                for i, reply in zip(missing, retried, strict=True):
-                    replies[i] = reply
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-        return replies
-
-    async def _evalsha(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
-        pipe = self._client.pipeline(transaction=False)
-        for keys, args in calls:
-            pipe.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
-        return replies
+        return await run_scripts_async(self._client, self._source, self._sha, calls)
 
 
 def seen_member(ms: int, sensor_id: str) -> str:

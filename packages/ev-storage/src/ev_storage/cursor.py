@@ -33,21 +33,12 @@ class Position:
 
 def encode_cursor(position: Position) -> str:
     """URL-safe base64 of ``"<ms>:<type>"``, without padding."""
-    raw = f"{position.ms}:{position.sensor_type}".encode("ascii")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return _pack(f"{position.ms}:{position.sensor_type}")
 
 
 def decode_cursor(cursor: str) -> Position:
     """The position a cursor from :func:`encode_cursor` names; :class:`InvalidCursor` otherwise."""
-    if not isinstance(cursor, str) or not _CURSOR_RE.fullmatch(cursor):
-        raise InvalidCursor(f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged")
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        ms_text, sensor_type = raw.decode("ascii").split(":", 1)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor(
-            f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
-        ) from None
+    ms_text, sensor_type = _unpack(cursor)
     # int() alone would also accept "+1", " 1" or "1_0"; a cursor we wrote has plain digits.
     if (
         not ms_text.isascii()
@@ -68,22 +59,13 @@ _SEEN_MEMBER_RE = re.compile(r"[0-9]{15}:(.+)")
 def encode_catalogue_cursor(order: str, member: str) -> str:
     """A catalogue page's cursor: the order's tag and the last item's index member (its id, or
     ``<15 digits>:<id>`` in the last-seen order), URL-safe base64 without padding."""
-    raw = f"{CATALOGUE_ORDERS[order]}:{member}".encode("ascii")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return _pack(f"{CATALOGUE_ORDERS[order]}:{member}")
 
 
 def decode_catalogue_cursor(cursor: str, order: str) -> str:
     """The index member a cursor of :func:`encode_catalogue_cursor` names, for a page in
     ``order``; :class:`InvalidCursor` for anything else, or a cursor of another order."""
-    if not isinstance(cursor, str) or not _CURSOR_RE.fullmatch(cursor):
-        raise InvalidCursor(f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged")
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        tag, member = raw.decode("ascii").split(":", 1)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor(
-            f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
-        ) from None
+    tag, member = _unpack(cursor)
     orders = {value: key for key, value in CATALOGUE_ORDERS.items()}
     if tag not in orders:
         raise InvalidCursor(
@@ -100,3 +82,23 @@ def decode_catalogue_cursor(cursor: str, order: str) -> str:
             f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
         )
     return member
+
+
+def _pack(text: str) -> str:
+    """``text`` (ASCII) as an unpadded URL-safe base64 cursor."""
+    return base64.urlsafe_b64encode(text.encode("ascii")).rstrip(b"=").decode("ascii")
+
+
+def _unpack(cursor: str) -> tuple[str, str]:
+    """The two ``:``-separated parts a :func:`_pack` cursor holds; :class:`InvalidCursor` for
+    anything that is not one."""
+    if not isinstance(cursor, str) or not _CURSOR_RE.fullmatch(cursor):
+        raise InvalidCursor(f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged")
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        head, tail = raw.decode("ascii").split(":", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor(
+            f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
+        ) from None
+    return head, tail

@@ -11,14 +11,13 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from redis import exceptions as redis_errors
-
 from ev_schemas import Reading, timestamp_ms
 from ev_storage.catalogue import CatalogueIndex, IndexEntry
 from ev_storage.clients import SyncClient
-from ev_storage.errors import InvalidArgument, StorageError, redis_errors_translated
+from ev_storage.errors import InvalidArgument, StorageError
 from ev_storage.history import pack_value
 from ev_storage.keys import KeyLayout
+from ev_storage.scripts import run_scripts
 from ev_storage.settings import StorageSettings
 
 SCRIPT_RESOURCE = "store_reading.lua"
@@ -47,7 +46,6 @@ _OUTCOMES = {
 #: Readings of one sensor per script call: bounds how long one call holds Redis (~15 µs each).
 MAX_READINGS_PER_CALL = 100
 _KEY_CACHE_SIZE = 100_000
-NOSCRIPT = redis_errors.NoScriptError
 
 
 @cache
@@ -117,18 +115,7 @@ class ReadingWriter:
             return []
         grouped = self._calls_of(readings)
         calls = [(call.keys, call.args) for call in grouped]
-        with redis_errors_translated():
-            replies = self._evalsha(calls)
-            missing = [i for i, reply in enumerate(replies) if isinstance(reply, NOSCRIPT)]
-            if missing:
-                # On a cluster client, SCRIPT LOAD goes to every primary.
-                self._client.script_load(self._source)
-                retried = self._evalsha([calls[i] for i in missing])
-                for i, reply in zip(missing, retried, strict=True):
-                    replies[i] = reply
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
+        replies = run_scripts(self._client, self._source, self._sha, calls)
         outcomes: list[WriteOutcome] = [WriteOutcome.STORED] * len(readings)
         entries: list[IndexEntry] = []
         for call, reply in zip(grouped, replies, strict=True):
@@ -150,15 +137,6 @@ class ReadingWriter:
                     )
         self._catalogue.update(entries)
         return outcomes
-
-    def _evalsha(self, calls: Sequence[tuple[list[str], list[str | bytes]]]) -> list[Any]:
-        """One pipeline of script calls; errors of single calls come back in their place."""
-        # Untyped: redis-py's pipeline annotations change between releases.
-        pipe: Any = self._client.pipeline(transaction=False)
-        for keys, args in calls:
-            pipe.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
-        replies: list[Any] = pipe.execute(raise_on_error=False)
-        return replies
 
     def _calls_of(self, readings: Sequence[Reading]) -> list[_Call]:
         """One script call per sensor (and per :data:`MAX_READINGS_PER_CALL`), in order."""
