@@ -41,6 +41,7 @@ REQUIRED_KEYS = (
     "csv_rows_per_s",
     "csv_rss_growth_mb",
     "aggregate_7d_p99_ms",
+    "write_cost_ratio_with_rollups",
 )
 
 
@@ -156,6 +157,13 @@ def targets(results: Results) -> list[Target]:
             None if agg is None else agg.p99_ms < 50,
         )
     )
+    found.append(
+        Target(
+            "write_cost_ratio_with_rollups",
+            "rollups cost <= 25% more Redis time per stored reading",
+            None if agg is None else agg.write_cost_ratio <= 1.25,
+        )
+    )
     return found
 
 
@@ -244,6 +252,10 @@ def as_json(results: Results) -> dict[str, Any]:
         out["aggregate_buckets"] = agg.buckets
         out["aggregate_requests"] = len(agg.latencies_ms)
         _put(out, "aggregate_raw_read_ms", agg.raw_read_ms, 1)
+        _put(out, "aggregate_7d_raw_p50_ms", agg.raw_p50_ms, 1)
+        _put(out, "write_cost_ratio_with_rollups", agg.write_cost_ratio)
+        _put(out, "write_us_per_reading_with_rollups", agg.write_us_with, 2)
+        _put(out, "write_us_per_reading_without_rollups", agg.write_us_without, 2)
     if ing is not None:
         out["cpu"] = {
             name: {group: round(share, 3) for group, share in shares.shares.items()}

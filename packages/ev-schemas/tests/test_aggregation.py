@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
 import random
+import struct
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -19,14 +21,16 @@ from ev_schemas import (
     AggregateSeries,
     AggregationPlan,
     BucketFolder,
+    BucketValues,
     ExactSum,
     Grid,
     Interval,
     InvalidAggregation,
+    PartialAggregate,
     aggregate_series_json,
     to_epoch_ms,
 )
-from ev_schemas.aggregation import exact_partials, parse_aggregators, parse_fill
+from ev_schemas.aggregation import exact_partials, highest, lowest, parse_aggregators, parse_fill
 from ev_schemas.testing import reference
 
 T0 = to_epoch_ms(datetime(2026, 3, 27, tzinfo=UTC))
@@ -205,3 +209,68 @@ def test_the_json_answer_is_the_models() -> None:
         "1h", "UTC", "2026-03-27T00:00:00+00:00",
     )  # fmt: skip
     assert AggregateSeries.model_json_schema()["examples"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3599), st.floats(-1e9, 1e9, allow_nan=False)),
+        unique_by=lambda item: item[0],
+        max_size=80,
+    ),
+    st.integers(1, 7),
+)
+def test_partial_aggregates_fold_like_their_readings(
+    readings: list[tuple[int, float]], run: int
+) -> None:
+    """Runs of readings folded as partial aggregates (what rollups keep) give the same buckets,
+    bit for bit, as the readings themselves."""
+    readings.sort()
+    bounds = list(range(0, 3601, 600))
+    whole, parts = BucketFolder(bounds, 0, 3600), BucketFolder(bounds, 0, 3600)
+    whole.feed([ms for ms, _ in readings], [v for _, v in readings])
+    start = 0
+    while start < 3600:  # runs of at most `run` * 100 ms, never across a bucket boundary
+        end = min(start + run * 100, (start // 600 + 1) * 600)
+        values = [v for ms, v in readings if start <= ms < end]
+        if values:
+            total = ExactSum()
+            total.extend(values)
+            part = PartialAggregate(
+                len(values),
+                lowest(values),
+                highest(values),
+                values[0],
+                values[-1],
+                tuple(total.partials()),
+            )
+            parts.feed_partial(start, end, part)
+        start = end
+    assert [_bits(b) for b in parts.buckets("null")] == [_bits(b) for b in whole.buckets("null")]
+
+
+def _bits(bucket: BucketValues) -> list[object]:
+    """The bucket's fields, floats as their bytes (so -0.0 and 0.0 differ)."""
+    return [
+        struct.pack(">d", value) if isinstance(value, float) else value
+        for value in dataclasses.astuple(bucket)
+    ]
+
+
+def test_a_partial_aggregate_must_lie_in_one_bucket_of_the_range() -> None:
+    folder = BucketFolder([0, 60, 120], 10, 120)
+    part = PartialAggregate(1, 1.0, 1.0, 1.0, 1.0, (1.0,))
+    for start, end in [(0, 60), (50, 70), (60, 130)]:
+        with pytest.raises(ValueError, match="not inside one bucket"):
+            folder.feed_partial(start, end, part)
+    folder.feed_partial(60, 120, part)
+    assert [b.count for b in folder.buckets()] == [1]
+
+
+def test_min_and_max_order_signed_zeros() -> None:
+    for values in ([0.0, -0.0], [-0.0, 0.0], [0.0, 0.0, -0.0, 3.0]):
+        assert math.copysign(1.0, lowest(values)) == -1.0
+    for values in ([0.0, -0.0], [-0.0, 0.0], [-0.0, -5.0, 0.0]):
+        assert math.copysign(1.0, highest(values)) == 1.0
+    assert lowest([2.0, -1.0]) == -1.0
+    assert highest([2.0, -1.0]) == 2.0

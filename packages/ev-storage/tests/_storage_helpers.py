@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
 import struct
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import redis
@@ -48,7 +52,8 @@ def history_rows(client: redis.Redis, key: str) -> list[tuple[int, float]]:
         return []
     bucket_ms, newest, first = (int(part) for part in fields.pop(b"meta").split(b":"))
     rows: list[tuple[int, float]] = []
-    numbers = sorted(int(field) for field in fields)
+    numbers = sorted(int(field) for field in fields if field.lstrip(b"-").isdigit())
+    assert all(field.lstrip(b"-").isdigit() or ROLLUP_FIELD.fullmatch(field) for field in fields)
     assert numbers[0] == first, (numbers[0], first)
     for number in numbers:
         data = fields[str(number).encode()]
@@ -63,6 +68,63 @@ def history_rows(client: redis.Redis, key: str) -> list[tuple[int, float]]:
         rows += records
     assert rows[-1][0] == newest, (rows[-1], newest)
     return rows
+
+
+ROLLUP_FIELD = re.compile(rb"rollups|[mq]-?[0-9]+")
+
+
+def history_fields(client: redis.Redis, key: str) -> dict[bytes, bytes]:
+    """A history hash's readings and meta, without its rollups (see :func:`check_rollups`)."""
+    fields: dict[bytes, bytes] = client.hgetall(key)  # type: ignore[assignment]
+    return {name: data for name, data in fields.items() if not ROLLUP_FIELD.fullmatch(name)}
+
+
+ROLLUP_MS = {b"m": 60_000, b"q": 900_000}
+
+
+def check_rollups(client: redis.Redis, key: str) -> int | None:
+    """Check that a history's rollup records aggregate exactly the readings it holds, decoded
+    here independently of ev_storage; the rollups' start (None when the history keeps none).
+
+    Layout: field ``rollups`` = S (a multiple of 15 min); ``m<n>``/``q<n>`` = count (uint32),
+    min, max, first (uint32 offset, double), last (uint32 offset, double), then the sum's
+    partials (doubles) whose exact sum is the exact sum of the values.
+    """
+    fields: dict[bytes, bytes] = client.hgetall(key)  # type: ignore[assignment]
+    rows = history_rows(client, key)
+    raw_since = fields.get(b"rollups")
+    records = {
+        f: v for f, v in fields.items() if f[:1] in ROLLUP_MS and f[1:].lstrip(b"-").isdigit()
+    }
+    if raw_since is None:
+        return None
+    since = int(raw_since)
+    assert since % ROLLUP_MS[b"q"] == 0, since
+    expected: dict[bytes, list[tuple[int, float]]] = {}
+    for ms, value in rows:
+        if ms >= since:
+            for kind, size in ROLLUP_MS.items():
+                expected.setdefault(kind + str(ms // size).encode(), []).append((ms, value))
+    assert sorted(records) == sorted(expected), (sorted(records), sorted(expected))
+    for field, readings in expected.items():
+        size = ROLLUP_MS[field[:1]]
+        base = int(field[1:]) * size
+        head = struct.unpack_from(">IddIdId", records[field])
+        partials = struct.unpack(f">{(len(records[field]) - 44) // 8}d", records[field][44:])
+        values = [value for _, value in readings]
+        assert head == (
+            len(readings),
+            min(values, key=lambda v: (v, math.copysign(1.0, v))),  # IEEE 754: -0.0 < 0.0
+            max(values, key=lambda v: (v, math.copysign(1.0, v))),
+            readings[0][0] - base,
+            readings[0][1],
+            readings[-1][0] - base,
+            readings[-1][1],
+        ), (field, head)
+        assert sum(map(Fraction, partials)) == sum(map(Fraction, values)), field
+        assert all(partials), partials
+        assert all(abs(a) < abs(b) for a, b in itertools.pairwise(partials)), partials
+    return since
 
 
 def snapshot(

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 import redis
 import redis.asyncio
-from _storage_helpers import CATALOGUE, T0_MS, history_rows, make_reading
+from _storage_helpers import CATALOGUE, T0_MS, check_rollups, history_rows, make_reading
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -111,6 +111,8 @@ def test_aggregates_equal_the_reference_over_the_retained_history(
     retained = _retained(writes)
     key = KeyLayout(key_prefix).history(sensor_id, "speed")
     assert dict(history_rows(redis_client, key)) == retained  # the model of the history holds
+    if retained:
+        assert check_rollups(redis_client, key) is not None  # its rollups aggregate it exactly
 
     plan = AggregationPlan.make(start_ms, start_ms + length, interval=interval, tz=zone, fill=fill)
     answer = asyncio.run(_aggregate(redis_url, key_prefix, sensor_id, plan))

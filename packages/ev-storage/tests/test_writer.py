@@ -52,9 +52,16 @@ def test_a_new_reading_updates_latest_history_and_summary(
     assert redis_client.get(keys.latest(SENSOR, "battery")) == reading.to_json()
     # T0 starts a 2-minute bucket; meta is bucket size, newest reading, first bucket.
     bucket = T0_MS // 120_000
+    # The rollups (docs/storage.md) of its minute and quarter hour start with it: count, min,
+    # max, first and last (offset, value), the sum's exact partials; from the quarter hour after
+    # the window's start (7 days back; T0 is a multiple of 15 minutes).
+    record = struct.pack(">IddIdIdd", 1, 85.5, 85.5, 0, 85.5, 0, 85.5, 85.5)
     assert redis_client.hgetall(keys.history(SENSOR, "battery")) == {
         str(bucket).encode(): struct.pack(">Id", 0, 85.5),
         b"meta": f"120000:{T0_MS}:{bucket}".encode(),
+        b"rollups": str(T0_MS - 7 * 86_400_000).encode(),
+        f"m{T0_MS // 60_000}".encode(): record,
+        f"q{T0_MS // 900_000}".encode(): record,
     }
     assert redis_client.hgetall(keys.summary(SENSOR)) == {
         b"battery:count": b"1",

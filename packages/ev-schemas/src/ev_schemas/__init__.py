@@ -12,6 +12,7 @@ from ev_schemas.aggregation import (
     BucketFolder,
     BucketValues,
     ExactSum,
+    PartialAggregate,
 )
 from ev_schemas.api_models import (
     DependencyHealth,
@@ -66,6 +67,7 @@ __all__ = [
     "BucketFolder",
     "BucketValues",
     "ExactSum",
+    "PartialAggregate",
     "Grid",
     "Interval",
     "InvalidAggregation",

@@ -162,21 +162,70 @@ class BucketValues:
         return getattr(self, name)  # type: ignore[no-any-return]
 
 
+def lowest(values: Sequence[float]) -> float:
+    """``min``, except that -0.0 is below 0.0 (IEEE 754 minimum), whatever their order."""
+    low = min(values)
+    if low == 0.0:
+        low = min(values, key=_signed)
+    return low
+
+
+def highest(values: Sequence[float]) -> float:
+    """``max``, except that 0.0 is above -0.0 (IEEE 754 maximum), whatever their order."""
+    high = max(values)
+    if high == 0.0:
+        high = max(values, key=_signed)
+    return high
+
+
+def _signed(value: float) -> tuple[float, float]:
+    return value, math.copysign(1.0, value)
+
+
+@dataclass(frozen=True, slots=True)
+class PartialAggregate:
+    """The aggregates of a run of consecutive readings, kept elsewhere (a rollup): ``first`` and
+    ``last`` are the values of its earliest and newest reading, ``partials`` floats whose exact
+    sum is the exact sum of its values (as :meth:`ExactSum.partials` gives)."""
+
+    count: int
+    min: float
+    max: float
+    first: float
+    last: float
+    partials: tuple[float, ...]
+
+
 class _Accumulator:
     __slots__ = ("count", "first", "high", "last", "low", "total")
 
-    def __init__(self, values: Sequence[float]) -> None:
-        self.count = len(values)
-        self.low, self.high = min(values), max(values)
-        self.first, self.last = values[0], values[-1]
+    def __init__(self, count: int, low: float, high: float, first: float, last: float) -> None:
+        self.count, self.low, self.high, self.first, self.last = count, low, high, first, last
         self.total = ExactSum()
-        self.total.extend(values)
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> _Accumulator:
+        held = cls(len(values), lowest(values), highest(values), values[0], values[-1])
+        held.total.extend(values)
+        return held
+
+    @classmethod
+    def of_partial(cls, part: PartialAggregate) -> _Accumulator:
+        held = cls(part.count, part.min, part.max, part.first, part.last)
+        held.total.extend(part.partials)
+        return held
 
     def extend(self, values: Sequence[float]) -> None:
         self.count += len(values)
-        self.low, self.high = min(self.low, *values), max(self.high, *values)
+        self.low, self.high = lowest((self.low, *values)), highest((self.high, *values))
         self.last = values[-1]
         self.total.extend(values)
+
+    def merge(self, part: PartialAggregate) -> None:
+        self.count += part.count
+        self.low, self.high = lowest((self.low, part.min)), highest((self.high, part.max))
+        self.last = part.last
+        self.total.extend(part.partials)
 
 
 class BucketFolder:
@@ -206,10 +255,27 @@ class BucketFolder:
             part = values[i:j]
             held = acc[index]
             if held is None:
-                acc[index] = _Accumulator(part)
+                acc[index] = _Accumulator.of(part)
             else:
                 held.extend(part)
             i = j
+
+    def feed_partial(self, start_ms: int, end_ms: int, part: PartialAggregate) -> None:
+        """The readings of ``[start_ms, end_ms)`` as one :class:`PartialAggregate`, in time order
+        with what is fed before and after (that span must lie in one bucket and in the range)."""
+        index = bisect.bisect_right(self._bounds, start_ms) - 1
+        if not (
+            0 <= index < len(self._acc)
+            and end_ms <= self._bounds[index + 1]
+            and self._range[0] <= start_ms
+            and end_ms <= self._range[1]
+        ):
+            raise ValueError(f"[{start_ms}, {end_ms}) is not inside one bucket of the range")
+        held = self._acc[index]
+        if held is None:
+            self._acc[index] = _Accumulator.of_partial(part)
+        else:
+            held.merge(part)
 
     def feed_rows(self, rows: Iterable[tuple[int, str, float]]) -> None:
         """:meth:`feed` for history rows ``(ms, type, value)`` of one type."""

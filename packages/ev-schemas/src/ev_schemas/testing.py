@@ -73,8 +73,9 @@ def reference(
             previous = {
                 "count": len(values),
                 "avg": total / len(values),
-                "min": min(values),
-                "max": max(values),
+                # Of two zeros, min is -0.0 and max 0.0 (IEEE 754), whatever their order.
+                "min": min(values, key=lambda v: (v, math.copysign(1.0, v))),
+                "max": max(values, key=lambda v: (v, math.copysign(1.0, v))),
                 "sum": total,
                 "first": items[0][1],
                 "last": items[-1][1],

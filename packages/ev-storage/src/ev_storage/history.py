@@ -3,7 +3,8 @@
 A history key is a hash of time buckets. Field ``"<n>"`` holds the readings of
 ``[n * bucket_ms, (n + 1) * bucket_ms)`` as 12-byte records sorted by time: a big-endian uint32
 offset in ms from the bucket's start, then the value as a big-endian IEEE 754 double, so values
-come back bit for bit. Field ``"meta"`` is ``"<bucket_ms>:<newest ms>:<first bucket>"``. The write
+come back bit for bit. Field ``"meta"`` is ``"<bucket_ms>:<newest ms>:<first bucket>"``; the
+rollups (``ev_storage.rollups``) live in the same hash under names of their own. The write
 script ``store_reading.lua`` keeps this layout, and the history holds exactly the readings of the
 window ``[newest - retention, newest]``; this module reads it.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ev_storage.errors import StorageError
+from ev_storage.rollups import is_rollup_field
 
 #: One stored reading: ms offset in its bucket, value.
 RECORD = struct.Struct(">Id")
@@ -189,8 +191,8 @@ class HistoryScan:
 
 
 def _bucket_number(name: bytes) -> int | None:
-    """The bucket number a field name stands for; None for the meta field."""
-    if name == META_FIELD:
+    """The bucket number a field name stands for; None for the meta field and rollups."""
+    if name == META_FIELD or is_rollup_field(name):
         return None
     try:
         return int(name)

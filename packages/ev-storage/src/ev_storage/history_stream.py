@@ -21,7 +21,7 @@ from ev_storage.errors import redis_errors_translated
 from ev_storage.history import HistoryScan, Row
 
 # redis-py's per-command option to return a reply's bulk strings as bytes.
-_RAW: dict[str, Any] = {NEVER_DECODE: True}
+RAW_REPLIES: dict[str, Any] = {NEVER_DECODE: True}
 
 
 async def run_scans(client: Any, scans: Sequence[HistoryScan]) -> None:
@@ -32,7 +32,7 @@ async def run_scans(client: Any, scans: Sequence[HistoryScan]) -> None:
             pipe = client.pipeline(transaction=False)
             for command in itertools.chain.from_iterable(rounds):
                 # Buckets are binary: never decoded, even by a decode_responses client.
-                pipe.execute_command(*command, **_RAW)
+                pipe.execute_command(*command, **RAW_REPLIES)
             replies: list[Any] = await pipe.execute()
         for scan, commands in zip(pending, rounds, strict=True):
             scan.receive(replies[: len(commands)])

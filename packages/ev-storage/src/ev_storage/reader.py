@@ -24,7 +24,7 @@ from ev_storage.clients import AsyncClient
 from ev_storage.cursor import Position, decode_cursor, encode_cursor
 from ev_storage.errors import InvalidArgument, UnknownSensorType, redis_errors_translated
 from ev_storage.history import HistoryScan, Row
-from ev_storage.history_stream import merged_chunks, run_scans
+from ev_storage.history_stream import RAW_REPLIES, merged_chunks, run_scans
 from ev_storage.keys import KeyLayout, check_sensor_id
 from ev_storage.settings import StorageSettings
 from ev_storage.summary import summary_from_hash
@@ -172,6 +172,21 @@ class ReadingReader:
             for sensor_type in types
         ]
         return merged_chunks(self._client, scans)
+
+    async def history_fields(
+        self, sensor_id: str, sensor_type: str, fields: Sequence[bytes], *, chunk: int = 2000
+    ) -> list[bytes | None]:
+        """The values (None: absent) of ``fields`` of one history hash, as stored: one round
+        trip, ``chunk`` fields per ``HMGET``. For readers of its other parts (rollups)."""
+        check_sensor_id(sensor_id)
+        (sensor_type,) = self._types([sensor_type])
+        key = self._keys.history(sensor_id, sensor_type)
+        with redis_errors_translated():
+            pipe = self._client.pipeline(transaction=False)
+            for first in range(0, len(fields), chunk):
+                pipe.execute_command("HMGET", key, *fields[first : first + chunk], **RAW_REPLIES)
+            replies: list[list[bytes | None]] = await pipe.execute() if fields else []
+        return [value for reply in replies for value in reply]
 
     async def _page(
         self,

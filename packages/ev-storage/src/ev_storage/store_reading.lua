@@ -11,11 +11,13 @@
 --   history    hash of time buckets: field "<n>" holds the readings of
 --              [n * bucket_ms, (n + 1) * bucket_ms) as 12-byte records sorted by time (big-endian
 --              uint32 ms offset in the bucket, big-endian IEEE 754 double value); field "meta" is
---              "<bucket_ms>:<newest ms>:<first>", first = the lowest bucket (readers start there)
+--              "<bucket_ms>:<newest ms>:<first>", first = the lowest bucket (readers start there);
+--              the same hash keeps the rollups (below)
 -- ARGV:
 --   1 retention ms                     2 latest TTL ms, "0" for none
 --   3 summary TTL ms, "0" for none     4 live channel
 --   5 bucket ms of a new history (an existing one keeps the size in its meta)
+--   6 "1" to keep rollups, "0" not to (then the history drops its "rollups" field: none are used)
 --   then per reading, 5 arguments:
 --   timestamp ms (decimal integer), value (Python repr of the float), canonical reading JSON,
 --   sensor type, value as 8 bytes (big-endian IEEE 754 double, packed by the caller: exact)
@@ -27,6 +29,16 @@
 -- [newest - retention, newest], each bucket sorted and non-empty, so its bytes depend only on the
 -- set of readings delivered, never on their order (first write wins between two values of one ms).
 --
+-- Rollups (docs/storage.md): field "m<n>" aggregates the history's readings of minute n
+-- ([n * 60 s, (n + 1) * 60 s)), "q<n>" those of quarter hour n, as a packed record: count (uint32),
+-- min, max (doubles), first and last (uint32 ms offset in the rollup bucket, double value), then
+-- the sum as its exact partials (doubles, non-overlapping, ascending magnitude: Shewchuk's
+-- expansion, as Python's math.fsum keeps it). Field "rollups" holds S, a multiple of 15 minutes:
+-- for every rollup bucket starting at or after S the record (absent: no readings) aggregates
+-- exactly the readings the history holds in it. Only a STORED reading at or after S changes a
+-- record; moving the window past S moves S up to the next quarter hour and deletes the records
+-- below it, whose readings are being trimmed. Without the field no rollup is used.
+--
 -- Numbers that go back to Redis are formatted with %.17g (%d for integers): Lua's tostring keeps
 -- only 14 digits. Redis's Lua hashes every byte of every string it makes (a reply, a concat, a
 -- sub), about 2 ns per byte, so the script makes as few and as small strings as it can.
@@ -36,15 +48,19 @@ local RECORD = 12 -- bytes per reading in a bucket
 local META = 'meta'
 local HDEL_CHUNK = 1000 -- fields per HDEL: unpack() is bounded by the Lua stack
 local NEXT_PROBES = 8 -- bucket numbers tried one by one before listing the hash (HKEYS)
+local ROLLUPS = 'rollups'
+local MINUTE, QUARTER = 60000, 900000 -- rollup bucket sizes, ms
+local ROLLUP_HEAD = '>I4ddI4dI4d' -- count, min, max, first (offset, value), last (offset, value)
+local ROLLUP_HEAD_SIZE = 44
 
 local summary_key = KEYS[1]
 local retention_text, latest_ttl, summary_ttl, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local new_bucket_text = ARGV[5]
+local new_bucket_text, keep_rollups = ARGV[5], ARGV[6] == '1'
 local retention = tonumber(retention_text)
-local FIXED_ARGS, ARGS_PER_READING, KEYS_PER_READING = 5, 5, 2
+local FIXED_ARGS, ARGS_PER_READING, KEYS_PER_READING = 6, 5, 2
 local readings = (#ARGV - FIXED_ARGS) / ARGS_PER_READING
 if readings ~= math.floor(readings) or #KEYS ~= 1 + KEYS_PER_READING * readings then
-    return redis.error_reply('ERR expected 1 + 2n keys and 5 + 5n arguments')
+    return redis.error_reply('ERR expected 1 + 2n keys and 6 + 5n arguments')
 end
 
 local function num(x)
@@ -138,6 +154,70 @@ local function next_bucket(history_key, n, b)
     return lowest
 end
 
+-- The rollup record `data` (nil: none yet) with one more reading, `offset` ms into the rollup
+-- bucket. The sum's partials grow as in math.fsum: each two-sum (hi, lo) is exact, so the
+-- partials always add up to the exact sum of the values.
+local function rollup_add(data, offset, value)
+    if not data then
+        if value == 0 then
+            return struct.pack(ROLLUP_HEAD, 1, value, value, offset, value, offset, value)
+        end
+        return struct.pack(ROLLUP_HEAD .. 'd', 1, value, value, offset, value, offset, value, value)
+    end
+    if #data < ROLLUP_HEAD_SIZE or (#data - ROLLUP_HEAD_SIZE) % 8 ~= 0 then
+        error('damaged rollup record')
+    end
+    local count, low, high, first_at, first, last_at, last = struct.unpack(ROLLUP_HEAD, data)
+    -- Of two zeros, min is -0 and max is 0 (IEEE 754 minimum, maximum): order does not matter.
+    if value < low or (value == 0 and low == 0 and 1 / value < 0) then low = value end
+    if value > high or (value == 0 and high == 0 and 1 / value > 0) then high = value end
+    if offset < first_at then first_at, first = offset, value end
+    if offset > last_at then last_at, last = offset, value end
+    local parts, x = {}, value
+    for at = ROLLUP_HEAD_SIZE + 1, #data, 8 do
+        local y = struct.unpack('>d', data, at)
+        if math.abs(x) < math.abs(y) then
+            x, y = y, x
+        end
+        local hi = x + y
+        local lo = y - (hi - x)
+        if lo ~= 0 then
+            parts[#parts + 1] = lo
+        end
+        x = hi
+    end
+    if x ~= 0 then
+        parts[#parts + 1] = x
+    end
+    return struct.pack(ROLLUP_HEAD .. string.rep('d', #parts),
+        count + 1, low, high, first_at, first, last_at, last, unpack(parts))
+end
+
+-- Delete the rollup records of [from, to) (multiples of QUARTER; from nil: all below to): by
+-- number, or by listing the hash when the span has far more numbers than the hash has fields.
+local function drop_rollups(history_key, from, to)
+    local dead = {}
+    local numbers = from and (to - from) / MINUTE
+    if numbers and (numbers <= 64 or numbers <= redis.call('HLEN', history_key)) then
+        for n = from / MINUTE, to / MINUTE - 1 do
+            dead[#dead + 1] = string.format('m%d', n)
+        end
+        for n = from / QUARTER, to / QUARTER - 1 do
+            dead[#dead + 1] = string.format('q%d', n)
+        end
+    else
+        for _, field in ipairs(redis.call('HKEYS', history_key)) do
+            local kind, n = string.match(field, '^([mq])(%-?%d+)$')
+            if kind and tonumber(n) * (kind == 'm' and MINUTE or QUARTER) < to then
+                dead[#dead + 1] = field
+            end
+        end
+    end
+    for i = 1, #dead, HDEL_CHUNK do
+        redis.call('HDEL', history_key, unpack(dead, i, math.min(i + HDEL_CHUNK - 1, #dead)))
+    end
+end
+
 -- One reading: its outcome.
 local function store(latest_key, history_key, ts_text, value_text, json, sensor_type, value_bytes)
     if #value_bytes ~= 8 then
@@ -153,8 +233,17 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
     local b = math.floor(ts / bucket_ms)
     local cb = math.floor((ts - retention) / bucket_ms) -- the bucket of the window's start
     local b_field, cb_field = string.format('%d', b), string.format('%d', cb)
-    -- One round trip for the common case: meta, this reading's bucket, the window's first bucket.
-    local got = redis.call('HMGET', history_key, META, b_field, cb_field)
+    -- This reading's rollup buckets.
+    local m, q = math.floor(ts / MINUTE), math.floor(ts / QUARTER)
+    local m_field, q_field = string.format('m%d', m), string.format('q%d', q)
+    -- One round trip for the common case: meta, this reading's bucket, the window's first bucket,
+    -- the rollups' start and this reading's rollup records.
+    local got
+    if keep_rollups then
+        got = redis.call('HMGET', history_key, META, b_field, cb_field, ROLLUPS, m_field, q_field)
+    else
+        got = redis.call('HMGET', history_key, META, b_field, cb_field, ROLLUPS)
+    end
     local newest, newest_text, first, first_text
     if got[1] then
         local bucket_found
@@ -169,10 +258,39 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
             b = math.floor(ts / bucket_ms)
             cb = math.floor((ts - retention) / bucket_ms)
             b_field, cb_field = string.format('%d', b), string.format('%d', cb)
-            got = redis.call('HMGET', history_key, META, b_field, cb_field)
+            got = redis.call('HMGET', history_key, META, b_field, cb_field, ROLLUPS, m_field,
+                q_field)
         end
     end
     local offset = ts - b * bucket_ms
+
+    -- The rollups' start S (nil: none kept). A history without one (older than rollups, or kept
+    -- without them for a while) gets S after its newest reading, once its leftovers are gone.
+    local since, since_text = tonumber(got[4]), nil
+    if keep_rollups and not since then
+        if newest then
+            since = (math.floor(newest / QUARTER) + 1) * QUARTER
+            drop_rollups(history_key, nil, math.huge)
+        else
+            since = math.ceil((ts - retention) / QUARTER) * QUARTER
+        end
+        since_text = string.format('%d', since)
+    elseif not keep_rollups and since then
+        redis.call('HDEL', history_key, ROLLUPS)
+        since = nil
+    end
+    -- The fields a STORED reading adds to the HSET: S if it moved, the two rollup records.
+    local function rollup_fields(list)
+        if since_text then
+            list[#list + 1], list[#list + 2] = ROLLUPS, since_text
+        end
+        if since and ts >= since then
+            local exact = struct.unpack('>d', value_bytes) -- the stored double, not the text's
+            list[#list + 1], list[#list + 2] = m_field, rollup_add(got[5], ts - m * MINUTE, exact)
+            list[#list + 1], list[#list + 2] = q_field, rollup_add(got[6], ts - q * QUARTER, exact)
+        end
+        return list
+    end
 
     local data = records(history_key, got[2], b_field)
     if newest and ts > newest then
@@ -180,6 +298,14 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
         -- (3.) and move the window to [ts - retention, ts]: edges inclusive, as in 2. Only when the
         -- window now starts at or after the first bucket is there anything to trim.
         local updates, dead = {}, {}
+        if since then
+            -- The window now starts at ts - retention: the rollup buckets before it lose readings.
+            local start = math.ceil((ts - retention) / QUARTER) * QUARTER
+            if start > since then
+                drop_rollups(history_key, since, start)
+                since, since_text = start, string.format('%d', start)
+            end
+        end
         if first <= cb then
             -- Whole buckets that fell out of the window, [first, cb): by number, or by HKEYS when the
             -- window jumped further than there are buckets (a sensor back after a long silence).
@@ -223,7 +349,7 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
             redis.call('HDEL', history_key, unpack(dead, i, math.min(i + HDEL_CHUNK - 1, #dead)))
         end
         redis.call('HSET', history_key, b_field, data .. struct.pack('>I4', offset) .. value_bytes,
-            META, bucket_text .. ':' .. ts_text .. ':' .. first_text, unpack(updates))
+            META, bucket_text .. ':' .. ts_text .. ':' .. first_text, unpack(rollup_fields(updates)))
     else
         -- An older reading, or the first one: find its place in its bucket.
         local at, found = find(data, offset)
@@ -247,9 +373,10 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
         if not newest or b < first then
             -- A new history, or a new first bucket.
             redis.call('HSET', history_key, b_field, data,
-                META, bucket_text .. ':' .. (newest_text or ts_text) .. ':' .. b_field)
+                META, bucket_text .. ':' .. (newest_text or ts_text) .. ':' .. b_field,
+                unpack(rollup_fields({})))
         else
-            redis.call('HSET', history_key, b_field, data)
+            redis.call('HSET', history_key, b_field, data, unpack(rollup_fields({})))
         end
     end
     -- A sensor that stops reporting ages out.

@@ -78,7 +78,10 @@ class ReadingWriter:
             str(settings.latest_ttl_ms or 0),
             str(settings.summary_ttl_ms or 0),
         )
-        self._bucket_arg = str(settings.history_bucket_ms)
+        self._bucket_args = (
+            str(settings.history_bucket_ms),
+            "1" if settings.history_rollups else "0",
+        )
         self._catalogue = CatalogueIndex(client, self._keys, settings.catalogue_shards)
         # Keys are checked and formatted once per sensor (and type), not once per reading.
         self._sensor_cache: dict[str, tuple[str, str]] = {}
@@ -152,7 +155,7 @@ class ReadingWriter:
             for start in range(0, len(indices), MAX_READINGS_PER_CALL):
                 chunk = indices[start : start + MAX_READINGS_PER_CALL]
                 keys = [summary_key]
-                args: list[str | bytes] = [*self._fixed_args, channel, self._bucket_arg]
+                args: list[str | bytes] = [*self._fixed_args, channel, *self._bucket_args]
                 for index in chunk:
                     reading = readings[index]
                     value = float(reading.value)
