@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from ev_api.deps import ResourcesDep, StrictQuery
+from ev_api.deps import Resources, ResourcesDep, StrictQuery
 from ev_api.errors import error_responses
 from ev_api.params import invalid_query
 from ev_api.routes.aggregate import AggregateQuery, AggregateQueryDep
@@ -28,6 +28,8 @@ from ev_schemas import (
 )
 from ev_storage import (
     CURSOR_PATTERN,
+    CatalogueFilter,
+    CatalogueReader,
     InvalidCursor,
     TooManySensors,
     aggregate_each,
@@ -124,10 +126,11 @@ async def aggregate_fleet(
 async def _combined(
     request: Request,
     query: AggregateQuery,
-    where: FilterDep,
-    catalogue: CatalogueDep,
-    resources: ResourcesDep,
+    where: CatalogueFilter,
+    catalogue: CatalogueReader,
+    resources: Resources,
 ) -> Response:
+    """The default form: one series over every selected sensor, within both bounds."""
     try:
         ids = await select_sensors(catalogue, where, limit=MAX_COMBINED_SENSORS)
     except TooManySensors as exc:
