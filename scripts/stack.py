@@ -117,6 +117,8 @@ def run_stack(args: argparse.Namespace, env: dict[str, str]) -> int:
             f"  the fleet:   curl '{api_base}/api/v1/sensors?sort=last_seen&limit=5'\n"
             f"  one sensor:  curl {sensor}\n"
             f"  aggregates:  curl '{sensor}/aggregate?sensor_type=speed&max_points=60'\n"
+            f"  fleet mean:  curl '{api_base}/api/v1/aggregate?sensor_type=battery&prefix=ev_"
+            "&max_points=60&agg=avg,min,max'\n"
             f"  CSV export:  curl -o ev_0001.csv '{sensor}/history.csv?sensor_type=battery,speed'\n"
             f"  live:        ws://{env['API_HOST']}:{env['API_PORT']}/api/v1/ws/sensor/ev_0001\n"
             f"  metrics:     {api_base}/metrics and http://{metrics}/metrics (consumer)\n"

@@ -1,9 +1,11 @@
 """The fleet catalogue on a three-master Redis Cluster: the writer's index updates (one script call
-per shard, each in its shard's slot), and the API's pages and counts fanned out over every node."""
+per shard, each in its shard's slot), the API's pages and counts fanned out over every node, and
+the fleet-wide aggregate over sensors whose histories live on every master."""
 
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +16,8 @@ import redis.cluster
 from fastapi.testclient import TestClient
 
 from ev_api import Settings, create_app
-from ev_schemas import Reading, default_catalogue
+from ev_schemas import Reading, default_catalogue, format_epoch_ms, to_epoch_ms
+from ev_schemas.testing import fleet_reference
 from ev_storage import (
     CatalogueFilter,
     CatalogueReader,
@@ -167,3 +170,64 @@ async def test_rebuild_scans_every_primary(
     assert writer.catalogue.rebuild() == 500  # 400 battery and 100 speed histories
     assert await reader.count(CatalogueFilter()) == 400
     assert await reader.count(CatalogueFilter(sensor_type="speed")) == 100
+
+
+def test_the_fleet_aggregate_combines_sensors_of_every_master(
+    api: TestClient,
+    cluster_client: redis.cluster.RedisCluster,
+    storage_settings: StorageSettings,
+) -> None:
+    """Sensors spread over the slots (so over the three masters), read concurrently by the API
+    and combined exactly: the same buckets as the reference over all their readings."""
+    rng = random.Random(3)
+    writer = ReadingWriter(cluster_client, storage_settings)
+    fleet: dict[str, list[tuple[int, float]]] = {}
+    readings = []
+    for n in range(30):
+        sensor = f"fa_{n:03d}"
+        seconds = sorted({rng.randrange(0, 7200) for _ in range(25)} | {0})
+        values = [round(rng.uniform(5, 95), 3) for _ in seconds]
+        readings += [
+            Reading(
+                sensor_id=sensor,
+                sensor_type="battery",
+                timestamp=T0 + timedelta(seconds=s),
+                value=v,
+                unit="percentage",
+            )
+            for s, v in zip(seconds, values, strict=True)
+        ]
+        t0 = to_epoch_ms(T0)
+        fleet[sensor] = [(t0 + 1000 * s, v) for s, v in zip(seconds, values, strict=True)]
+    writer.store_many(readings)
+    masters = {node.name for node in cluster_client.get_primaries()}  # type: ignore[no-untyped-call]
+    holders = {
+        cluster_client.get_node_from_key(writer.keys.history(sensor, "battery")).name  # type: ignore[no-untyped-call]
+        for sensor in fleet
+    }
+    assert holders == masters
+    window = {"start_time": "2024-02-01T12:00:00Z", "end_time": "2024-02-01T14:00:00Z"}
+    params = {"sensor_type": "battery", "prefix": "fa_", "interval": "10m", **window}
+    answer = api.get("/api/v1/aggregate", params=params).json()
+    assert answer["sensors"] == 30
+    start = to_epoch_ms(T0)
+    expected = fleet_reference(fleet, start, start + 7_200_000, (10, "m"), "UTC", "none")
+    for bucket in expected:
+        bucket["start"] = format_epoch_ms(bucket["start"])  # type: ignore[arg-type]
+        bucket["end"] = format_epoch_ms(bucket["end"])  # type: ignore[arg-type]
+    assert answer["buckets"] == expected
+    # Per sensor, paged over the catalogue: every sensor once, each with its own readings.
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = api.get(
+            "/api/v1/aggregate",
+            params={**params, "group_by": "sensor", "limit": 7, "cursor": cursor, "agg": "count"},
+        ).json()
+        for item in page["items"]:
+            assert sum(b["count"] for b in item["buckets"]) == len(fleet[item["sensor_id"]])
+        seen += [item["sensor_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(fleet)

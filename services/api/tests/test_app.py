@@ -43,6 +43,7 @@ def test_openapi_lists_the_routes(openapi: dict[str, Any]) -> None:
         f"{SENSOR}/{{sensor_type}}",
         "/api/v1/sensors",
         "/api/v1/sensors/count",
+        "/api/v1/aggregate",
     }
 
 

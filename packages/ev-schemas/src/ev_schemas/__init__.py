@@ -35,6 +35,14 @@ from ev_schemas.catalogue import (
     default_catalogue,
 )
 from ev_schemas.errors import InvalidReading, SchemaError
+from ev_schemas.fleet_aggregate_models import (
+    FleetAggregate,
+    FleetAggregateItem,
+    FleetAggregatePage,
+    fleet_aggregate_json,
+    fleet_aggregate_page_json,
+)
+from ev_schemas.fleet_aggregation import FleetFolder, PartialBucket
 from ev_schemas.intervals import LADDER, MAX_BUCKETS, Grid, Interval, InvalidAggregation
 from ev_schemas.json_schema import reading_json_schema
 from ev_schemas.reading import (
@@ -79,12 +87,17 @@ __all__ = [
     "Conversion",
     "DependencyHealth",
     "ErrorResponse",
+    "FleetAggregate",
+    "FleetAggregateItem",
+    "FleetAggregatePage",
     "FleetCount",
+    "FleetFolder",
     "FleetPage",
     "FleetSensor",
     "HealthReport",
     "HistoryPage",
     "InvalidReading",
+    "PartialBucket",
     "PublishedReading",
     "Reading",
     "ReadingValidator",
@@ -96,6 +109,8 @@ __all__ = [
     "__version__",
     "check_sensor_id",
     "default_catalogue",
+    "fleet_aggregate_json",
+    "fleet_aggregate_page_json",
     "format_epoch_ms",
     "format_timestamp",
     "from_epoch_ms",

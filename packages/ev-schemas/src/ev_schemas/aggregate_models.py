@@ -80,14 +80,8 @@ def _number(value: float | int | None) -> str:
     return "null" if value is None else repr(value)
 
 
-def aggregate_series_json(
-    sensor_id: str,
-    sensor_type: str,
-    unit: str,
-    plan: AggregationPlan,
-    buckets: Sequence[BucketValues],
-) -> bytes:
-    """``AggregateSeries(...).model_dump_json(exclude_unset=True)`` of ``buckets``, without a
+def buckets_json(plan: AggregationPlan, buckets: Sequence[BucketValues]) -> str:
+    """The JSON array of ``buckets`` (``AggregateBucket``s of the plan's aggregators), without a
     model per bucket (a range may have 10,000)."""
     names = plan.aggregators
     items = ",".join(
@@ -97,16 +91,30 @@ def aggregate_series_json(
         + "}"
         for bucket in buckets
     )
-    head = {
-        "sensor_id": sensor_id,
-        "sensor_type": sensor_type,
-        "unit": unit,
+    return f"[{items}]"
+
+
+def plan_fields(plan: AggregationPlan) -> dict[str, JsonValue]:
+    """What an answer says of its plan: interval, tz, fill, aggregators and the range."""
+    return {
         "interval": str(plan.interval),
         "tz": plan.tz,
         "fill": plan.fill,
-        "aggregators": list(names),
+        "aggregators": list(plan.aggregators),
         "start_time": format_epoch_ms(clamp_ms(plan.start_ms)),
         "end_time": format_epoch_ms(clamp_ms(plan.end_ms)),
     }
+
+
+def aggregate_series_json(
+    sensor_id: str,
+    sensor_type: str,
+    unit: str,
+    plan: AggregationPlan,
+    buckets: Sequence[BucketValues],
+) -> bytes:
+    """``AggregateSeries(...).model_dump_json(exclude_unset=True)`` of ``buckets``, without a
+    model per bucket (a range may have 10,000)."""
+    head = {"sensor_id": sensor_id, "sensor_type": sensor_type, "unit": unit, **plan_fields(plan)}
     text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
-    return f'{text[:-1]},"buckets":[{items}]}}'.encode()
+    return f'{text[:-1]},"buckets":{buckets_json(plan, buckets)}}}'.encode()

@@ -1,6 +1,7 @@
 """Oracles for tests of code built on ev-schemas: ``reference()``, a straightforward aggregation
 of a plain list of readings, to check the real one (ev-schemas' fold, ev-storage's streamed
-aggregate, the API's route) against. Not used by the package itself.
+aggregate, the API's route) against, and ``fleet_reference()``, the same over the readings of
+many sensors taken together (the fleet-wide aggregate). Not used by the package itself.
 
 Independent of ``ev_schemas.intervals`` on purpose: buckets come from datetime arithmetic on
 local dates (days, weeks) or integer division (shorter intervals), values are summed with
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -82,6 +84,57 @@ def reference(
             }
             out.append({**bounds, **previous})
         elif fill == "null" or (fill == "previous" and previous is None):
+            out.append({**bounds, "count": 0, **empty})
+        elif fill == "previous":
+            assert previous is not None
+            out.append({**bounds, **previous, "count": 0})
+    return out
+
+
+def fleet_reference(
+    series: Mapping[str, Sequence[tuple[int, float]]],
+    start_ms: int,
+    end_ms: int,
+    interval: tuple[int, str],
+    zone: str,
+    fill: str,
+) -> list[dict[str, float | int | None]]:
+    """:func:`reference` of the readings of every series taken together, first and last by
+    (timestamp, series) (the fleet-wide aggregate's order)."""
+    count, unit = interval
+    tz = ZoneInfo(zone)
+    if end_ms <= start_ms:
+        return []
+    grouped: dict[int, list[tuple[int, str, float]]] = defaultdict(list)
+    for name, readings in series.items():
+        for ms, value in readings:
+            if start_ms <= ms < end_ms:
+                grouped[bucket_key(ms, count, unit, tz)].append((ms, name, value))
+    out: list[dict[str, float | int | None]] = []
+    previous: dict[str, float | int | None] | None = None
+    first_key = bucket_key(start_ms, count, unit, tz)
+    last_key = bucket_key(end_ms - 1, count, unit, tz)
+    for key in range(first_key, last_key + 1):
+        bounds = {
+            "start": bucket_start(key, count, unit, tz),
+            "end": bucket_start(key + 1, count, unit, tz),
+        }
+        items = sorted(grouped.get(key, []), key=lambda item: item[:2])
+        if items:
+            values = [value for _, _, value in items]
+            total = math.fsum(values)
+            previous = {
+                "count": len(values),
+                "avg": total / len(values),
+                "min": min(values),
+                "max": max(values),
+                "sum": total,
+                "first": items[0][2],
+                "last": items[-1][2],
+            }
+            out.append({**bounds, **previous})
+        elif fill == "null" or (fill == "previous" and previous is None):
+            empty = dict.fromkeys(("avg", "min", "max", "sum", "first", "last"))
             out.append({**bounds, "count": 0, **empty})
         elif fill == "previous":
             assert previous is not None

@@ -43,6 +43,12 @@ from ev_storage.errors import (
     TlsVerificationFailed,
     UnknownSensorType,
 )
+from ev_storage.fleet_aggregate import (
+    TooManySensors,
+    aggregate_each,
+    fleet_aggregate,
+    select_sensors,
+)
 from ev_storage.history import Row
 from ev_storage.keys import KeyLayout
 from ev_storage.live_feed import LiveEvent, LiveFeed, LiveMessage, LiveSubscribed
@@ -86,9 +92,11 @@ __all__ = [
     "StorageUnavailable",
     "SyncClient",
     "TlsVerificationFailed",
+    "TooManySensors",
     "UnknownSensorType",
     "WindowCount",
     "WriteOutcome",
+    "aggregate_each",
     "aggregate_history",
     "__version__",
     "async_client",
@@ -98,7 +106,9 @@ __all__ = [
     "decode_cursor",
     "encode_catalogue_cursor",
     "encode_cursor",
+    "fleet_aggregate",
     "redis_tls_options",
+    "select_sensors",
     "single_node",
     "sync_client",
 ]

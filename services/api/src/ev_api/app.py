@@ -24,7 +24,7 @@ from ev_api.errors import InternalErrors, install_error_handlers
 from ev_api.limiter import RateLimiter
 from ev_api.live_fanout import LiveFanout
 from ev_api.metrics import ApiMetrics, MetricsMiddleware
-from ev_api.routes import aggregate, export, health, live, metrics, sensors
+from ev_api.routes import aggregate, export, fleet_aggregate, health, live, metrics, sensors
 from ev_api.routes import catalogue as fleet
 from ev_api.settings import Settings
 from ev_api.storage_client import pubsub_client, redis_client
@@ -43,7 +43,11 @@ is a 503.
 """
 TAGS = [
     {"name": "sensors", "description": "Readings of one sensor."},
-    {"name": "catalogue", "description": "The fleet: which sensors exist, and how many."},
+    {
+        "name": "catalogue",
+        "description": "The fleet: which sensors exist, how many, and their readings aggregated "
+        "over many sensors.",
+    },
     {"name": "health", "description": "Liveness and readiness; never needs a key."},
 ]
 
@@ -123,7 +127,14 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.state.freeze_gc = freeze_gc
     app.state.metrics = api_metrics = ApiMetrics()
     install_error_handlers(app)
-    routers = (health.router, export.router, aggregate.router, sensors.router, fleet.router)
+    routers = (
+        health.router,
+        export.router,
+        aggregate.router,
+        sensors.router,
+        fleet.router,
+        fleet_aggregate.router,
+    )
     for router in (*routers, live.router):
         _summaries_from_docstrings(router)
     app.include_router(health.router)
@@ -136,6 +147,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     )
     app.include_router(sensors.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
     app.include_router(fleet.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
+    app.include_router(
+        fleet_aggregate.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings)
+    )
     app.include_router(live.router, prefix=API_PREFIX)
     # Metrics label requests by route template, which needs each router's prefix.
     api_metrics.routes.add(health.router)
@@ -144,6 +158,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     api_metrics.routes.add(aggregate.router, API_PREFIX)
     api_metrics.routes.add(sensors.router, API_PREFIX)
     api_metrics.routes.add(fleet.router, API_PREFIX)
+    api_metrics.routes.add(fleet_aggregate.router, API_PREFIX)
     api_metrics.routes.add(live.router, API_PREFIX)
     # Inside the metrics, so that they count the 500 it answers.
     app.add_middleware(InternalErrors)
