@@ -241,8 +241,47 @@ local function seen_in(member)
     return tonumber(string.sub(member, 1, 15)) - OFFSET
 end
 
+-- Of `ids` (members of the walked set, `walked`), how many pass the other filters in `need`: the
+-- prefix (a string test), the type and the last-seen range (one ZMSCORE per chunk and set, not
+-- a call per id).
+local function count_matches(s, ids, need, walked, seens)
+    local ok = {}
+    local by_prefix = need.ids and walked ~= 'ids'
+    for k, id in ipairs(ids) do
+        ok[k] = not by_prefix or string.sub(id, 1, #prefix) == prefix
+    end
+    if need.type and walked ~= 'type' then
+        local scores = redis.call('ZMSCORE', type_key(s, wanted_type), unpack(ids))
+        for k = 1, #ids do
+            ok[k] = ok[k] and scores[k] ~= false
+        end
+    end
+    local by_seen = need.seen
+    if by_seen and walked ~= 'seen' then
+        local newest = {}
+        for _, sensor_type in ipairs(redis.call('SMEMBERS', s.types)) do
+            local scores = redis.call('ZMSCORE', type_key(s, sensor_type), unpack(ids))
+            for k = 1, #ids do
+                local score = scores[k] and tonumber(scores[k])
+                if score and (not newest[k] or score > newest[k]) then
+                    newest[k] = score
+                end
+            end
+        end
+        seens = newest
+    end
+    local count = 0
+    for k = 1, #ids do
+        local seen = seens and seens[k]
+        if ok[k] and (not by_seen or (seen and not (seen_min and seen < seen_min)
+                and not (seen_max and seen > seen_max))) then
+            count = count + 1
+        end
+    end
+    return count
+end
+
 local function count_shard(s)
-    local types = redis.call('SMEMBERS', s.types)
     -- The smallest candidate set that one command can size, then the other filters on each.
     local options = {}
     if prefix ~= '' then
@@ -259,8 +298,24 @@ local function count_shard(s)
     if #options == 0 then
         return redis.call('ZCARD', s.ids)
     end
-    local best = options[1]
+    if #options > 1 then
+        -- A filter that every sensor of the shard passes is implied: left out (a prefix that all
+        -- ids share, a type that every sensor has), so that broad combined filters cost one
+        -- command each rather than a walk.
+        local total, needed = redis.call('ZCARD', s.ids), {}
+        for _, option in ipairs(options) do
+            if option[1] < total then
+                needed[#needed + 1] = option
+            end
+        end
+        if #needed == 0 then
+            return total
+        end
+        options = needed
+    end
+    local best, need = options[1], {}
     for _, option in ipairs(options) do
+        need[option[2]] = true
         if option[1] < best[1] then
             best = option
         end
@@ -268,7 +323,7 @@ local function count_shard(s)
     if #options == 1 or best[1] == 0 then
         return best[1] -- one filter: the command's own count is exact
     end
-    local count, offset, chunk = 0, 0, 1000
+    local count, offset, chunk = 0, 0, 500
     local by_seen = best[2] == 'seen'
     while true do
         local members
@@ -278,11 +333,15 @@ local function count_shard(s)
             members = redis.call('ZRANGEBYLEX', by_seen and s.seen or s.ids, best[3], best[4],
                 'LIMIT', offset, chunk)
         end
-        for _, member in ipairs(members) do
-            local id = by_seen and string.sub(member, 17) or member
-            if matches(s, types, id, by_seen and seen_in(member) or nil) then
-                count = count + 1
+        if #members > 0 then
+            local ids, seens = members, nil
+            if by_seen then
+                ids, seens = {}, {}
+                for k, member in ipairs(members) do
+                    ids[k], seens[k] = string.sub(member, 17), seen_in(member)
+                end
             end
+            count = count + count_matches(s, ids, need, best[2], seens)
         end
         if #members < chunk then
             return count

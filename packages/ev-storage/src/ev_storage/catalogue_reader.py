@@ -7,7 +7,8 @@ client sends each to its slot's node), and the 64 short lists are merged here. A
 asked for about twice its share of a page; only groups that might hold items before the page's
 end are asked again. Every answer says how far it is complete, so the merge knows which items
 are final: pages have no gaps and no repeats, and a cursor names a point of a total order (the
-id, or the last-seen time and the id), so readings that arrive between two pages move a sensor but never shift the others.
+id, or the last-seen time and the id), so readings that arrive between two pages move a sensor
+but never shift the others.
 """
 
 from __future__ import annotations
