@@ -28,6 +28,9 @@ def test_targets_are_checked_against_the_run() -> None:
         "csv_rows_per_s": None,  # stage 7 not in full_results()
         "csv_rss_growth_mb": None,
         "aggregate_7d_p99_ms": None,  # nor stage 8
+        "catalogue_page_p99_ms": None,  # nor stage 9
+        "catalogue_count_p99_ms": None,
+        "catalogue_bytes_per_sensor_type": None,
     }
 
 
