@@ -29,6 +29,9 @@ def test_targets_are_checked_against_the_run() -> None:
         "csv_rss_growth_mb": None,
         "aggregate_7d_p99_ms": None,  # nor stage 8
         "write_cost_ratio_with_rollups": None,
+        "catalogue_page_p99_ms": None,  # nor stage 9
+        "catalogue_count_p99_ms": None,
+        "catalogue_bytes_per_sensor_type": None,
     }
 
 

@@ -1,7 +1,7 @@
 """``python -m ev_bench`` (``nox -s bench``): run every stage, print one table, record the run.
 
 Stages, in order: ingest (1, 2), e2e (3), api (4), memory (5), simulator (6), csv (7),
-aggregate (8). Each works
+aggregate (8), catalogue (9). Each works
 in its own vhost and key prefix of the run's sandbox, removed at the end even after a failure or
 Ctrl-C.
 Progress goes to stderr; stdout carries the table (and the profiles' top entries with
@@ -25,6 +25,7 @@ from pathlib import Path
 from ev_bench.aggregate import run_aggregate
 from ev_bench.api import run_api
 from ev_bench.backlog import fleet_messages
+from ev_bench.catalogue import run_catalogue
 from ev_bench.context import RunContext
 from ev_bench.csv_export import run_csv
 from ev_bench.errors import BenchError
@@ -38,7 +39,7 @@ from ev_bench.simulator import run_simulator
 from ev_bench.table import notes, profiles_text, table
 from ev_bench.wrk import require_wrk
 
-STAGES = ("ingest", "e2e", "api", "memory", "simulator", "csv", "aggregate")
+STAGES = ("ingest", "e2e", "api", "memory", "simulator", "csv", "aggregate", "catalogue")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 #: Rough seconds each stage takes on a busy 2-core machine, to share the time budget.
@@ -50,6 +51,7 @@ STAGE_SECONDS = {
     "simulator": 60.0,
     "csv": 40.0,
     "aggregate": 60.0,
+    "catalogue": 60.0,
 }
 #: Fleet of the backlog: 100 vehicles x 10 types, 1,000 readings per simulated second.
 BACKLOG_VEHICLES = 100
@@ -191,6 +193,8 @@ def run(args: argparse.Namespace, ctx: RunContext, stages: list[str]) -> Results
         results.csv = run_csv(ctx, readings=args.csv_readings)
     if "aggregate" in stages:
         results.aggregate = run_aggregate(ctx)
+    if "catalogue" in stages:
+        results.catalogue = run_catalogue(ctx)
     results.profiles = ctx.profiles
     results.load = (load_at_start, os.getloadavg()[0])
     return results

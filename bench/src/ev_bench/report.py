@@ -12,6 +12,7 @@ from typing import Any
 
 from ev_bench.aggregate import AggregateFigures
 from ev_bench.api import ApiFigures
+from ev_bench.catalogue import CatalogueFigures
 from ev_bench.csv_export import CsvFigures
 from ev_bench.ingest import IngestFigures
 from ev_bench.latency import LatencyFigure
@@ -42,6 +43,9 @@ REQUIRED_KEYS = (
     "csv_rss_growth_mb",
     "aggregate_7d_p99_ms",
     "write_cost_ratio_with_rollups",
+    "catalogue_page_p99_ms",
+    "catalogue_count_p99_ms",
+    "catalogue_bytes_per_sensor_type",
 )
 
 
@@ -58,6 +62,7 @@ class Results:
     simulator: SimulatorFigures | None = None
     csv: CsvFigures | None = None
     aggregate: AggregateFigures | None = None
+    catalogue: CatalogueFigures | None = None
     profiles: dict[str, list[Entry]] = field(default_factory=dict)
     #: 1-minute load average when the run started and ended: other work on the machine.
     load: tuple[float, float] | None = None
@@ -164,6 +169,24 @@ def targets(results: Results) -> list[Target]:
             None if agg is None else agg.write_cost_ratio <= 1.25,
         )
     )
+    cat = results.catalogue
+    found += [
+        Target(
+            "catalogue_page_p99_ms",
+            "catalogue page of 100 (100,000 sensors x 3 types), p99 <= 20 ms",
+            None if cat is None else cat.page_p99_ms <= 20,
+        ),
+        Target(
+            "catalogue_count_p99_ms",
+            "catalogue count (plain and prefix + type + seen_after), p99 <= 50 ms",
+            None if cat is None else cat.count_p99_ms <= 50,
+        ),
+        Target(
+            "catalogue_bytes_per_sensor_type",
+            "catalogue index <= 100 B per sensor and type",
+            None if cat is None else cat.bytes_per_sensor_type <= 100,
+        ),
+    ]
     return found
 
 
@@ -256,6 +279,13 @@ def as_json(results: Results) -> dict[str, Any]:
         _put(out, "write_cost_ratio_with_rollups", agg.write_cost_ratio)
         _put(out, "write_us_per_reading_with_rollups", agg.write_us_with, 2)
         _put(out, "write_us_per_reading_without_rollups", agg.write_us_without, 2)
+    if (cat := results.catalogue) is not None:
+        _put(out, "catalogue_page_p99_ms", cat.page_p99_ms, 1)
+        _put(out, "catalogue_count_p99_ms", cat.count_p99_ms, 1)
+        _put(out, "catalogue_bytes_per_sensor_type", cat.bytes_per_sensor_type, 1)
+        _put(out, "catalogue_health_p99_ms", cat.health_p99_ms, 2)
+        out["catalogue_sensors"] = cat.sensors
+        out["catalogue_requests"] = len(cat.page_ms) + len(cat.count_ms)
     if ing is not None:
         out["cpu"] = {
             name: {group: round(share, 3) for group, share in shares.shares.items()}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ev_bench.aggregate import AggregateFigures
 from ev_bench.api import ApiFigures
+from ev_bench.catalogue import CatalogueFigures
 from ev_bench.csv_export import CsvFigures
 from ev_bench.ingest import IngestFigures
 from ev_bench.latency import LatencyFigure
@@ -235,6 +236,39 @@ def _aggregate_rows(agg: AggregateFigures, met: dict[str, bool | None]) -> list[
     ]
 
 
+def _catalogue_rows(cat: CatalogueFigures, met: dict[str, bool | None]) -> list[Row]:
+    health = cat.health_p99_ms
+    return [
+        Row(9, "GET /health through the same API (one Redis round trip), p99", f"{health:.1f} ms"),
+        Row(
+            9,
+            f"GET sensors, page of 100 by id and by last seen, {cat.sensors:,} sensors x "
+            f"{cat.types} types, p99 of {len(cat.page_ms)}",
+            f"{cat.page_p99_ms:.1f} ms",
+            "/health",
+            _r(cat.page_p99_ms / health),
+            "<= 20 ms",
+            _met(met["catalogue_page_p99_ms"]),
+        ),
+        Row(
+            9,
+            f"GET sensors/count, plain and prefix + type + seen_after, p99 of {len(cat.count_ms)}",
+            f"{cat.count_p99_ms:.1f} ms",
+            "/health",
+            _r(cat.count_p99_ms / health),
+            "<= 50 ms",
+            _met(met["catalogue_count_p99_ms"]),
+        ),
+        Row(
+            9,
+            "catalogue index memory per sensor and type",
+            f"{cat.bytes_per_sensor_type:.1f} B",
+            goal="<= 100 B",
+            met=_met(met["catalogue_bytes_per_sensor_type"]),
+        ),
+    ]
+
+
 def table(results: Results) -> str:
     """The run as one Markdown table: figure, value, reference, ratio, target, met."""
     met = {t.name: t.met for t in targets(results)}
@@ -252,6 +286,8 @@ def table(results: Results) -> str:
         rows += _csv_rows(results.csv, met)
     if results.aggregate is not None:
         rows += _aggregate_rows(results.aggregate, met)
+    if results.catalogue is not None:
+        rows += _catalogue_rows(results.catalogue, met)
     lines = [
         f"{results.date}: {'; '.join(filter(None, [results.machine.line(), results.load_text()]))}",
         "",

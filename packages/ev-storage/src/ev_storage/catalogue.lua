@@ -26,13 +26,15 @@
 --   count, prefix, type, seen_min, seen_max ('' where absent), then the group's shards. Returns
 --     the number of sensors that match.
 --   page, order ('id' ascending or 'seen' descending), prefix, type, seen_min, seen_max, lex bound
---     to end at, want, scan budget per shard, then pairs: shard, lex bound to start from
---     (exclusive in the order's direction). Returns per shard {0 if it has no more matches, else
---     the last member looked at, member, ...}: its first `want` matches in order (the caller
---     merges the shards).
+--     to end at, want, scan budget per shard, lex bound to start from (exclusive in the order's
+--     direction), collation ('auto' or 'bytes'), the group's number, the number of shards.
+--     Merges the group's shards here and returns {0 if the group has no more matches, else its
+--     frontier, member, ...}: its first `want` matches in order, complete up to the frontier
+--     (the caller merges the 64 groups).
 --   stamps, then pairs: shard, sensor_id. Returns per pair {type, newest ms, type, ms, ...}.
 -- Reads first purge what has expired, so they never count a sensor whose data is gone. Strings
--- are never compared with < here (Lua's follows the server's locale): merging is the caller's.
+-- are compared in byte order (Lua's < follows the server's locale: used only where it is
+-- byte order, see `lt` below).
 
 local OFFSET = 62135596800000 -- ms from 0001-01-01 to 1970-01-01: every reading time is >= 0 then
 
@@ -201,7 +203,7 @@ if op == 'stamps' then
 end
 
 -- The filters of count and page.
-local first_shard = op == 'page' and 10 or 6
+local first_shard = 6 -- count's shards
 local at = op == 'page' and 3 or 2
 local prefix, wanted_type = ARGV[at], ARGV[at + 1]
 local seen_min, seen_max = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
@@ -239,8 +241,47 @@ local function seen_in(member)
     return tonumber(string.sub(member, 1, 15)) - OFFSET
 end
 
+-- Of `ids` (members of the walked set, `walked`), how many pass the other filters in `need`: the
+-- prefix (a string test), the type and the last-seen range (one ZMSCORE per chunk and set, not
+-- a call per id).
+local function count_matches(s, ids, need, walked, seens)
+    local ok = {}
+    local by_prefix = need.ids and walked ~= 'ids'
+    for k, id in ipairs(ids) do
+        ok[k] = not by_prefix or string.sub(id, 1, #prefix) == prefix
+    end
+    if need.type and walked ~= 'type' then
+        local scores = redis.call('ZMSCORE', type_key(s, wanted_type), unpack(ids))
+        for k = 1, #ids do
+            ok[k] = ok[k] and scores[k] ~= false
+        end
+    end
+    local by_seen = need.seen
+    if by_seen and walked ~= 'seen' then
+        local newest = {}
+        for _, sensor_type in ipairs(redis.call('SMEMBERS', s.types)) do
+            local scores = redis.call('ZMSCORE', type_key(s, sensor_type), unpack(ids))
+            for k = 1, #ids do
+                local score = scores[k] and tonumber(scores[k])
+                if score and (not newest[k] or score > newest[k]) then
+                    newest[k] = score
+                end
+            end
+        end
+        seens = newest
+    end
+    local count = 0
+    for k = 1, #ids do
+        local seen = seens and seens[k]
+        if ok[k] and (not by_seen or (seen and not (seen_min and seen < seen_min)
+                and not (seen_max and seen > seen_max))) then
+            count = count + 1
+        end
+    end
+    return count
+end
+
 local function count_shard(s)
-    local types = redis.call('SMEMBERS', s.types)
     -- The smallest candidate set that one command can size, then the other filters on each.
     local options = {}
     if prefix ~= '' then
@@ -257,8 +298,24 @@ local function count_shard(s)
     if #options == 0 then
         return redis.call('ZCARD', s.ids)
     end
-    local best = options[1]
+    if #options > 1 then
+        -- A filter that every sensor of the shard passes is implied: left out (a prefix that all
+        -- ids share, a type that every sensor has), so that broad combined filters cost one
+        -- command each rather than a walk.
+        local total, needed = redis.call('ZCARD', s.ids), {}
+        for _, option in ipairs(options) do
+            if option[1] < total then
+                needed[#needed + 1] = option
+            end
+        end
+        if #needed == 0 then
+            return total
+        end
+        options = needed
+    end
+    local best, need = options[1], {}
     for _, option in ipairs(options) do
+        need[option[2]] = true
         if option[1] < best[1] then
             best = option
         end
@@ -266,7 +323,7 @@ local function count_shard(s)
     if #options == 1 or best[1] == 0 then
         return best[1] -- one filter: the command's own count is exact
     end
-    local count, offset, chunk = 0, 0, 1000
+    local count, offset, chunk = 0, 0, 500
     local by_seen = best[2] == 'seen'
     while true do
         local members
@@ -276,11 +333,15 @@ local function count_shard(s)
             members = redis.call('ZRANGEBYLEX', by_seen and s.seen or s.ids, best[3], best[4],
                 'LIMIT', offset, chunk)
         end
-        for _, member in ipairs(members) do
-            local id = by_seen and string.sub(member, 17) or member
-            if matches(s, types, id, by_seen and seen_in(member) or nil) then
-                count = count + 1
+        if #members > 0 then
+            local ids, seens = members, nil
+            if by_seen then
+                ids, seens = {}, {}
+                for k, member in ipairs(members) do
+                    ids[k], seens[k] = string.sub(member, 17), seen_in(member)
+                end
             end
+            count = count + count_matches(s, ids, need, best[2], seens)
         end
         if #members < chunk then
             return count
@@ -302,59 +363,156 @@ if op ~= 'page' then
 end
 
 local by_seen = ARGV[2] == 'seen'
-local to, want, budget = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local to, want, budget, start = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local force_bytes = ARGV[11] == 'bytes'
 
--- Up to `want` matching members of one shard after `from`, in the order: {0 when the shard has
--- no more, else the last member looked at, match, ...}. The caller merges the shards (in byte order, which Lua's <
--- would not guarantee).
+-- Byte order, whatever the server's locale: Lua's < on strings is strcoll, which is byte order
+-- only in the C and POSIX locales (C.UTF-8 too); probed here on what ids and members hold, and
+-- otherwise strings are compared byte by byte (about 20 times slower, still exact).
+local byte = string.byte
+local function bytewise_lt(a, b)
+    local n = #a < #b and #a or #b
+    for i = 1, n do
+        local x, y = byte(a, i), byte(b, i)
+        if x ~= y then
+            return x < y
+        end
+    end
+    return #a < #b
+end
+local function locale_is_bytewise()
+    local alphabet = '-.0123456789:ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz'
+    for i = 1, #alphabet - 1 do
+        if not (string.sub(alphabet, i, i) < string.sub(alphabet, i + 1, i + 1)) then
+            return false
+        end
+    end
+    -- Locales that skip punctuation or fold case at their first level fail one of these.
+    return ('a-b' < 'a0') and ('a_b' < 'ab') and ('a.c' < 'ab') and ('B' < 'a') and ('Ab' < 'a')
+        and ('a' < 'a-') and ('00:a' < '0:z') and not ('a' < 'a')
+end
+local lt = (not force_bytes and locale_is_bytewise()) and function(a, b) return a < b end
+    or bytewise_lt
+-- before(a, b): a comes first in the page's order (ids ascending, seen members descending).
+local before = by_seen and function(a, b) return lt(b, a) end or lt
+
 -- Whether a member may fail a filter (otherwise each member scanned is a match).
 local filtered = wanted_type ~= '' or ((seen_min or seen_max) and not by_seen)
     or (prefix ~= '' and by_seen)
-
 local suffix = by_seen and ':seen' or ':ids'
 
-local function scan(n, from)
-    -- The common case (no filter) makes one key name and one call per shard.
-    local s = filtered and shard(n) or nil
-    local types = (seen_min or seen_max) and not by_seen and redis.call('SMEMBERS', s.types) or {}
-    local reply, scanned, last = {0}, 0, ''
-    local key = group .. ':' .. n .. suffix
-    while true do
-        -- Without filters exactly what is missing (+1 tells "no more" from "more"), else more.
-        local missing = want - #reply + 1
-        local chunk = math.min(budget - scanned, filtered and math.max(2 * missing, 16) or missing + 1)
-        local members
-        if by_seen then
-            members = redis.call('ZREVRANGEBYLEX', key, from, to, 'LIMIT', 0, chunk)
-        else
-            members = redis.call('ZRANGEBYLEX', key, from, to, 'LIMIT', 0, chunk)
+-- Up to `count` more matches of one shard after its position, into its buffer; `done` once the
+-- shard has no more, else `blocked` when it stopped at its scan budget without a match (its
+-- position is then the last member it looked at).
+local function fill(st, count)
+    local range = by_seen and 'ZREVRANGEBYLEX' or 'ZRANGEBYLEX'
+    if not filtered then
+        -- Every member is a match: the buffer is the reply itself.
+        local members = redis.call(range, st.key, st.from, to, 'LIMIT', 0, count)
+        st.buf, st.i, st.done = members, 1, #members < count
+        if #members > 0 then
+            st.from = '(' .. members[#members]
         end
+        return
+    end
+    local s = shard(st.n)
+    local types = st.types
+    if not types then
+        types = (seen_min or seen_max) and not by_seen and redis.call('SMEMBERS', s.types) or {}
+        st.types = types
+    end
+    local buf, found = {}, 0
+    st.buf, st.i = buf, 1
+    while true do
+        local chunk = math.min(budget - st.scanned, math.max(2 * (count - found), 16))
+        if chunk <= 0 then
+            st.blocked = true
+            return
+        end
+        local members = redis.call(range, st.key, st.from, to, 'LIMIT', 0, chunk)
         for _, member in ipairs(members) do
-            scanned = scanned + 1
-            last = member
-            if not filtered
-                or matches(s, types, by_seen and string.sub(member, 17) or member,
+            st.scanned = st.scanned + 1
+            st.last = member
+            if matches(s, types, by_seen and string.sub(member, 17) or member,
                     by_seen and seen_in(member) or nil) then
-                reply[#reply + 1] = member
-                if #reply - 1 == want then
-                    reply[1] = last
-                    return reply
+                found = found + 1
+                buf[found] = member
+                if found == count then
+                    st.from = '(' .. member
+                    return
                 end
             end
         end
         if #members < chunk then
-            return reply -- exhausted: 0
+            st.done = true
+            return
         end
-        if scanned >= budget then
-            reply[1] = last
-            return reply
-        end
-        from = '(' .. last
+        st.from = '(' .. st.last
     end
 end
 
-local replies = {}
-for i = first_shard, #ARGV, 2 do
-    replies[#replies + 1] = scan(ARGV[i], ARGV[i + 1])
+-- The head a shard offers to the merge: its next buffered match, else (refilled) its next, else
+-- its scan position when blocked; nil when it has no more.
+local function head(st)
+    if st.i > #st.buf then
+        if st.done or st.blocked then
+            return st.blocked and st.last or nil, st.blocked
+        end
+        st.fetch = 2 * st.fetch
+        fill(st, st.fetch)
+        if st.i > #st.buf then
+            return head(st)
+        end
+    end
+    return st.buf[st.i], false
 end
-return replies
+
+-- The group's first `want` matches after `start` in the order, merged over its shards: an
+-- ordered list of the shards' heads (binary insertion), the first taken each time.
+local heads = {}
+local function insert(st)
+    local member, blocked = head(st)
+    if not member then
+        return
+    end
+    st.head, st.at = member, blocked
+    local low, high = 1, #heads
+    while low <= high do
+        local mid = math.floor((low + high) / 2)
+        if before(member, heads[mid].head) then
+            high = mid - 1
+        else
+            low = mid + 1
+        end
+    end
+    table.insert(heads, low, st)
+end
+
+-- The group's shards: n = g, g + 64, ... below the number of shards.
+local g, total = tonumber(ARGV[12]), tonumber(ARGV[13])
+local first_fetch = math.ceil(2 * want / math.ceil(total / 64)) + 1
+for n = g, total - 1, 64 do
+    local st = {n = n, key = group .. ':' .. n .. suffix, from = start, scanned = 0,
+        fetch = first_fetch}
+    fill(st, first_fetch)
+    insert(st)
+end
+
+-- {0 when the group has no more matches, else its frontier: every match of the group up to it
+-- (in the order) is in the reply; then the matches}
+local reply = {0}
+while #heads > 0 do
+    local st = table.remove(heads, 1)
+    if st.at then
+        reply[1] = st.head -- a shard stopped here: nothing after it is known to be complete
+        return reply
+    end
+    reply[#reply + 1] = st.head
+    if #reply - 1 == want then
+        reply[1] = st.head
+        return reply
+    end
+    st.i = st.i + 1
+    insert(st)
+end
+return reply

@@ -1,12 +1,14 @@
 """The fleet catalogue, read side: pages of sensors and counts over every shard (asynchronous).
 
-Each shard answers with one call of ``catalogue.lua`` (filters applied in Redis, next to the
-data); the calls of a round go out in one pipeline (a cluster client sends each to its slot's
-node), and the pages are merged here. A shard is first asked for a few more items than its share
-of a page; only shards that might hold items before the page's end are asked again. Every answer
-says where its shard's scan stopped, so the merge knows which items are final: pages have no gaps
-and no repeats, and a cursor names a point of a total order (the id, or the last-seen time and
-the id), so readings that arrive between two pages move a sensor but never shift the others.
+Each of the 64 groups of shards (one slot each) answers with one call of ``catalogue.lua``:
+filters applied and the group's shards merged in Redis, next to the data, so a group returns
+only its first few matches in order. The calls of a round go out in one pipeline (a cluster
+client sends each to its slot's node), and the 64 short lists are merged here. A group is first
+asked for about twice its share of a page; only groups that might hold items before the page's
+end are asked again. Every answer says how far it is complete, so the merge knows which items
+are final: pages have no gaps and no repeats, and a cursor names a point of a total order (the
+id, or the last-seen time and the id), so readings that arrive between two pages move a sensor
+but never shift the others.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ev_schemas import Catalogue, shown, to_epoch_ms, to_epoch_ms_ceil
-from ev_storage.catalogue import catalogue_script, groups
+from ev_storage.catalogue import catalogue_script, groups, shard_of
 from ev_storage.clients import AsyncClient
 from ev_storage.cursor import (
     CATALOGUE_ORDERS,
@@ -76,15 +78,14 @@ class CataloguePage:
 
 
 @dataclass(slots=True)
-class _Shard:
-    """Where one shard's scan stands during a page."""
+class _Group:
+    """Where one group's merged scan stands during a page."""
 
     group: int
-    number: int
     start: bytes
     exhausted: bool = False
-    frontier: str = ""
-    items: list[tuple[str, int]] = field(default_factory=list)
+    frontier: bytes = b""
+    items: list[bytes] = field(default_factory=list)
 
 
 class CatalogueReader:
@@ -96,12 +97,21 @@ class CatalogueReader:
     """
 
     def __init__(
-        self, client: AsyncClient, settings: StorageSettings, catalogue: Catalogue
+        self,
+        client: AsyncClient,
+        settings: StorageSettings,
+        catalogue: Catalogue,
+        *,
+        bytewise: bool = False,
     ) -> None:
         self._client: Any = client
         self._catalogue = catalogue
         self._keys = KeyLayout(settings.key_prefix)
+        self._shards = settings.catalogue_shards
         self._groups = groups(settings.catalogue_shards)
+        # How the script orders members when it merges shards: by Lua's < where the server's
+        # locale collates by bytes, else byte by byte; ``bytewise`` forces the latter (tests).
+        self._collation = "bytes" if bytewise else "auto"
         self._source, self._sha = catalogue_script()
 
     @property
@@ -141,86 +151,70 @@ class CatalogueReader:
         start, end = _bounds(where.prefix, filters, after, by_seen)
         if start is None:
             return CataloguePage([], None)
-        shards = [
-            _Shard(group, number, start)
-            for group, numbers in self._groups.items()
-            for number in numbers
-        ]
-        # Round one asks each shard for about twice its share; later rounds double it.
-        want = min(limit + 1, math.ceil(2 * (limit + 1) / len(shards)) + 1)
+        groups_ = [_Group(group, start) for group in self._groups]
+        # Each group (one slot) merges its shards in the script and answers its first `want`
+        # matches; the first round asks for about twice a group's share of the page, so that a
+        # second round (only for groups that may hold earlier items) is rare.
+        want = min(limit + 1, math.ceil(2 * (limit + 1) / len(groups_)) + 4)
         kind = "seen" if by_seen else "id"
-        pending = shards
+        pending = groups_
         while True:
             budget = str(max(SCAN_BUDGET, 4 * want))
-            by_group: dict[int, list[_Shard]] = {}
-            for shard in pending:
-                by_group.setdefault(shard.group, []).append(shard)
-            calls = []
-            for group, members in by_group.items():
-                pairs: list[str | bytes] = []
-                for shard in members:
-                    pairs += (str(shard.number), shard.start)
-                calls.append(
-                    (
-                        [self._keys.catalogue_group(group)],
-                        ["page", kind, *filters, end, str(want), budget, *pairs],
-                    )
+            calls = [
+                (
+                    [self._keys.catalogue_group(g.group)],
+                    ["page", kind, *filters, end, str(want), budget, g.start, self._collation,
+                     str(g.group), str(self._shards)],
                 )
-            for members, reply in zip(by_group.values(), await self._run(calls), strict=True):
-                if not isinstance(reply, list) or len(reply) != len(members):
-                    raise StorageError(
-                        f"unexpected reply from the catalogue script: {reply!r:.200}"
-                    )
-                for shard, answer in zip(members, reply, strict=True):
-                    _receive(shard, answer)
-            merged = sorted((item for shard in shards for item in shard.items), reverse=by_seen)
-            # The page may only end where no shard that is still open could hold an earlier item.
-            frontiers = [s.frontier for s in shards if not s.exhausted]
+                for g in pending
+            ]  # fmt: skip
+            for g, reply in zip(pending, await self._run(calls), strict=True):
+                _receive(g, reply)
+            merged = sorted((item for g in groups_ for item in g.items), reverse=by_seen)
+            # The page may only end where no group that is still open could hold an earlier item.
+            frontiers = [g.frontier for g in groups_ if not g.exhausted]
             if frontiers:
                 bound = max(frontiers) if by_seen else min(frontiers)
-                final = [
-                    item for item in merged if (item[0] >= bound if by_seen else item[0] <= bound)
-                ]
+                final = [item for item in merged if (item >= bound if by_seen else item <= bound)]
             else:
                 final = merged
             if len(final) > limit or not frontiers:
                 break
-            cutoff = merged[limit][0] if len(merged) > limit else None
+            cutoff = merged[limit] if len(merged) > limit else None
             pending = [
-                shard
-                for shard in shards
-                if not shard.exhausted
-                and (
-                    cutoff is None
-                    or (shard.frontier > cutoff if by_seen else shard.frontier < cutoff)
-                )
+                g
+                for g in groups_
+                if not g.exhausted
+                and (cutoff is None or (g.frontier > cutoff if by_seen else g.frontier < cutoff))
             ]
-            for shard in pending:
-                shard.start = b"(" + shard.frontier.encode("ascii")
+            for g in pending:
+                g.start = b"(" + g.frontier
             want = min(limit + 1, 2 * want)
-        page = final[:limit]
-        stamps = await self._stamps([(shard, member) for member, shard in page], by_seen)
+        page = [member.decode("ascii") for member in final[:limit]]
+        stamps = await self._stamps(page, by_seen)
         # A sensor whose last history expired between the two calls has no types left: it has
         # left the catalogue, so it is left out (the page is one item short).
         items = [
             CatalogueItem(_sensor_id(member, by_seen), found)
-            for (member, _), found in zip(page, stamps, strict=True)
+            for member, found in zip(page, stamps, strict=True)
             if found
         ]
-        next_cursor = encode_catalogue_cursor(order, page[-1][0]) if len(final) > limit else None
+        next_cursor = encode_catalogue_cursor(order, page[-1]) if len(final) > limit else None
         return CataloguePage(items, next_cursor)
 
-    async def _stamps(self, members: list[tuple[int, str]], by_seen: bool) -> list[dict[str, int]]:
+    async def _stamps(self, members: list[str], by_seen: bool) -> list[dict[str, int]]:
         """Each sensor's types and their newest reading times: one call per group."""
         by_group: dict[int, list[int]] = {}
-        for index, (number, _) in enumerate(members):
-            by_group.setdefault(number % CATALOGUE_GROUPS, []).append(index)
+        ids = [_sensor_id(member, by_seen) for member in members]
+        for index, sensor_id in enumerate(ids):
+            by_group.setdefault(shard_of(sensor_id, self._shards) % CATALOGUE_GROUPS, []).append(
+                index
+            )
         calls: list[tuple[list[str], list[Any]]] = []
         for group, indices in by_group.items():
             pairs: list[str] = []
             for index in indices:
-                number, member = members[index]
-                pairs += (str(number), _sensor_id(member, by_seen))
+                pairs += (str(shard_of(ids[index], self._shards)), ids[index])
             calls.append(([self._keys.catalogue_group(group)], ["stamps", *pairs]))
         found: list[dict[str, int]] = [{} for _ in members]
         for indices, reply in zip(by_group.values(), await self._run(calls), strict=True):
@@ -311,18 +305,22 @@ def _bounds(
     return start, end
 
 
-def _receive(shard: _Shard, reply: Any) -> None:
-    """Take a shard's answer: its matches, and how far it looked."""
+def _receive(group: _Group, reply: Any) -> None:
+    """Take a group's answer: its next matches in order, and how far they are complete."""
     if not isinstance(reply, list) or not reply:
         raise StorageError(f"unexpected reply from the catalogue script: {reply!r:.200}")
-    shard.exhausted = reply[0] == 0
-    if not shard.exhausted:
-        shard.frontier = _text(reply[0])
-    shard.items += [(_text(member), shard.number) for member in reply[1:]]
+    group.exhausted = reply[0] == 0
+    if not group.exhausted:
+        group.frontier = _raw(reply[0])
+    group.items += [_raw(member) for member in reply[1:]]
 
 
 def _sensor_id(member: str, by_seen: bool) -> str:
     return member[_SEEN_DIGITS + 1 :] if by_seen else member
+
+
+def _raw(value: Any) -> bytes:
+    return value.encode("ascii") if isinstance(value, str) else bytes(value)
 
 
 def _text(value: Any) -> str:
