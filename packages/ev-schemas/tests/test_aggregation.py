@@ -236,11 +236,14 @@ def test_partial_aggregates_fold_like_their_readings(
         if values:
             total = ExactSum()
             total.extend(values)
+            times = [ms for ms, _ in readings if start <= ms < end]
             part = PartialAggregate(
                 len(values),
                 lowest(values),
                 highest(values),
+                times[0],
                 values[0],
+                times[-1],
                 values[-1],
                 tuple(total.partials()),
             )
@@ -259,7 +262,7 @@ def _bits(bucket: BucketValues) -> list[object]:
 
 def test_a_partial_aggregate_must_lie_in_one_bucket_of_the_range() -> None:
     folder = BucketFolder([0, 60, 120], 10, 120)
-    part = PartialAggregate(1, 1.0, 1.0, 1.0, 1.0, (1.0,))
+    part = PartialAggregate(1, 1.0, 1.0, 70, 1.0, 70, 1.0, (1.0,))
     for start, end in [(0, 60), (50, 70), (60, 130)]:
         with pytest.raises(ValueError, match="not inside one bucket"):
             folder.feed_partial(start, end, part)

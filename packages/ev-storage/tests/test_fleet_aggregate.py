@@ -5,6 +5,7 @@ every sensor's readings, per-sensor series, and the bounded concurrency."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 
 import pytest
@@ -84,6 +85,20 @@ async def test_the_combined_series_is_the_aggregate_of_every_sensors_readings(
     plan = AggregationPlan.make(T0_MS, T0_MS + 2 * HOUR, interval="1h", agg=["first", "last"])
     first_hour = (await fleet_aggregate(reader, ids, "speed", plan, chunk=5))[0]
     assert first_hour.first == fleet["bus_00"][0][1]
+
+
+async def test_rollups_combine_across_sensors_as_their_readings_do(
+    fleet: dict[str, list[tuple[int, float]]], reader: ReadingReader
+) -> None:
+    """Through the rollups (minutes and quarter hours, first and last with their time and
+    sensor) the combined series is the one folded from every reading, bit for bit."""
+    ids = sorted(fleet)
+    for interval in ("1m", "15m", "1h", "1d"):
+        plan = AggregationPlan.make(T0_MS - HOUR, T0_MS + 3 * HOUR + 7, interval=interval)
+        fast = await fleet_aggregate(reader, ids, "speed", plan)
+        slow = await fleet_aggregate(reader, ids, "speed", plan, use_rollups=False)
+        assert [dataclasses.astuple(b) for b in fast] == [dataclasses.astuple(b) for b in slow]
+        assert sum(b.count for b in fast) == sum(len(readings) for readings in fleet.values())
 
 
 async def test_per_sensor_series_are_each_sensors_aggregate(

@@ -268,11 +268,12 @@ def test_rollup_size_is_the_coarsest_that_divides_every_boundary() -> None:
 
 def test_records_and_fields_decode_or_fail_clearly() -> None:
     record = struct.pack(">IddIdIddd", 3, -1.0, 2.0, 5, 2.0, 9, -1.0, 1e16, 1.0)
-    part = decode_record(record)
-    assert (part.count, part.min, part.max, part.first, part.last) == (3, -1.0, 2.0, 2.0, -1.0)
+    part = decode_record(record, 60_000)
+    assert (part.count, part.min, part.max) == (3, -1.0, 2.0)
+    assert (part.first_ms, part.first, part.last_ms, part.last) == (60_005, 2.0, 60_009, -1.0)
     assert part.partials == (1e16, 1.0)
     with pytest.raises(StorageError, match="damaged rollup record"):
-        decode_record(record[:-3], b"m1")
+        decode_record(record[:-3], 60_000, b"m1")
     assert parse_since(b"1800000") == 2 * Q
     assert parse_since(None) is None
     for bad in (b"12", b"x"):

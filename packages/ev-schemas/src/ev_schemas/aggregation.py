@@ -185,13 +185,16 @@ def _signed(value: float) -> tuple[float, float]:
 @dataclass(frozen=True, slots=True)
 class PartialAggregate:
     """The aggregates of a run of consecutive readings, kept elsewhere (a rollup): ``first`` and
-    ``last`` are the values of its earliest and newest reading, ``partials`` floats whose exact
-    sum is the exact sum of its values (as :meth:`ExactSum.partials` gives)."""
+    ``last`` are the values of its earliest and newest reading (at ``first_ms``, ``last_ms``),
+    ``partials`` floats whose exact sum is the exact sum of its values (as
+    :meth:`ExactSum.partials` gives)."""
 
     count: int
     min: float
     max: float
+    first_ms: int
     first: float
+    last_ms: int
     last: float
     partials: tuple[float, ...]
 

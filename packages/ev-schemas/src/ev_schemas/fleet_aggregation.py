@@ -18,7 +18,14 @@ import bisect
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from ev_schemas.aggregation import AggregationPlan, BucketValues, ExactSum
+from ev_schemas.aggregation import (
+    AggregationPlan,
+    BucketValues,
+    ExactSum,
+    PartialAggregate,
+    highest,
+    lowest,
+)
 
 #: An end of a bucket's readings in the combined order: (ms, series, value).
 Edge = tuple[int, str, float]
@@ -42,7 +49,7 @@ class PartialBucket:
         total = ExactSum()
         total.extend(values)
         first, last = (times[0], series, values[0]), (times[-1], series, values[-1])
-        return cls(len(values), min(values), max(values), total, first, last)
+        return cls(len(values), lowest(values), highest(values), total, first, last)
 
     def copy(self) -> PartialBucket:
         total = ExactSum()
@@ -52,7 +59,7 @@ class PartialBucket:
     def add(self, series: str, times: Sequence[int], values: Sequence[float]) -> None:
         """More readings of one series (``times`` ascending, at least one)."""
         self.count += len(values)
-        self.low, self.high = min(self.low, *values), max(self.high, *values)
+        self.low, self.high = lowest((self.low, *values)), highest((self.high, *values))
         self.total.extend(values)
         if (times[0], series) < self.first[:2]:
             self.first = (times[0], series, values[0])
@@ -62,7 +69,7 @@ class PartialBucket:
     def merge(self, other: PartialBucket) -> None:
         """Take in ``other``'s readings (none of which may also be in this one)."""
         self.count += other.count
-        self.low, self.high = min(self.low, other.low), max(self.high, other.high)
+        self.low, self.high = lowest((self.low, other.low)), highest((self.high, other.high))
         self.total.extend(other.total.partials())
         if other.first[:2] < self.first[:2]:
             self.first = other.first
@@ -118,6 +125,27 @@ class FleetFolder:
             else:
                 held.add(series, times[i:j], values[i:j])
             i = j
+
+    def feed_partial(self, series: str, start_ms: int, end_ms: int, part: PartialAggregate) -> None:
+        """The readings of ``series`` in ``[start_ms, end_ms)`` as one :class:`PartialAggregate`
+        (a rollup; that span must lie in one bucket and in the range)."""
+        index = bisect.bisect_right(self._bounds, start_ms) - 1
+        if not (
+            0 <= index < len(self._acc)
+            and end_ms <= self._bounds[index + 1]
+            and self._range[0] <= start_ms
+            and end_ms <= self._range[1]
+        ):
+            raise ValueError(f"[{start_ms}, {end_ms}) is not inside one bucket of the range")
+        total = ExactSum()
+        total.extend(part.partials)
+        first, last = (part.first_ms, series, part.first), (part.last_ms, series, part.last)
+        other = PartialBucket(part.count, part.min, part.max, total, first, last)
+        held = self._acc[index]
+        if held is None:
+            self._acc[index] = other
+        else:
+            held.merge(other)
 
     def feed_rows(self, series: str, rows: Iterable[tuple[int, str, float]]) -> None:
         """:meth:`feed` for history rows ``(ms, type, value)`` of one type."""

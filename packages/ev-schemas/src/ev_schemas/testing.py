@@ -75,9 +75,8 @@ def reference(
             previous = {
                 "count": len(values),
                 "avg": total / len(values),
-                # Of two zeros, min is -0.0 and max 0.0 (IEEE 754), whatever their order.
-                "min": min(values, key=lambda v: (v, math.copysign(1.0, v))),
-                "max": max(values, key=lambda v: (v, math.copysign(1.0, v))),
+                "min": min(values, key=_signed),
+                "max": max(values, key=_signed),
                 "sum": total,
                 "first": items[0][1],
                 "last": items[-1][1],
@@ -126,8 +125,8 @@ def fleet_reference(
             previous = {
                 "count": len(values),
                 "avg": total / len(values),
-                "min": min(values),
-                "max": max(values),
+                "min": min(values, key=_signed),
+                "max": max(values, key=_signed),
                 "sum": total,
                 "first": items[0][2],
                 "last": items[-1][2],
@@ -140,3 +139,8 @@ def fleet_reference(
             assert previous is not None
             out.append({**bounds, **previous, "count": 0})
     return out
+
+
+def _signed(value: float) -> tuple[float, float]:
+    """Order of min and max: of two zeros, -0.0 is the smaller (IEEE 754), whatever their order."""
+    return value, math.copysign(1.0, value)

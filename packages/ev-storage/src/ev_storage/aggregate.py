@@ -15,10 +15,18 @@ range.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
-from ev_schemas import AggregationPlan, BucketFolder, BucketValues, from_epoch_ms
+from ev_schemas import (
+    AggregationPlan,
+    BucketFolder,
+    BucketValues,
+    PartialAggregate,
+    from_epoch_ms,
+)
 from ev_storage.errors import StorageError
-from ev_storage.history import META_FIELD, HistoryMeta
+from ev_storage.history import META_FIELD, HistoryMeta, Row
 from ev_storage.reader import ReadingReader
 from ev_storage.rollups import (
     MINUTE_MS,
@@ -39,6 +47,58 @@ _ATTEMPTS = 3
 _SIZES = {"minute": MINUTE_MS, "quarter": QUARTER_MS}
 
 
+@dataclass(frozen=True, slots=True)
+class RollupPart:
+    """The readings of ``[start_ms, end_ms)``, one rollup bucket, as their aggregates."""
+
+    start_ms: int
+    end_ms: int
+    aggregate: PartialAggregate
+
+
+async def history_parts(
+    reader: ReadingReader,
+    sensor_id: str,
+    sensor_type: str,
+    plan: AggregationPlan,
+    *,
+    chunk: int = AGGREGATE_CHUNK_ROWS,
+    use_rollups: bool = True,
+) -> AsyncIterator[list[Row] | RollupPart]:
+    """The stored readings of the plan's range, in time order, as chunks of rows and, where the
+    plan's buckets allow, rollup parts: what a fold (``BucketFolder``, ``FleetFolder``) takes.
+
+    Raises :class:`UnknownSensorType` or :class:`InvalidArgument` before any read,
+    :class:`StorageError` for the reads.
+    """
+    if plan.start_ms >= plan.end_ms:
+        return
+    size = rollup_size(plan.boundaries()) if use_rollups else None
+    pieces = [Piece("raw", plan.start_ms, plan.end_ms)]
+    records: dict[bytes, bytes | None] = {}
+    if size is not None:
+        pieces, records = await _rollup_pieces(reader, sensor_id, sensor_type, plan, size)
+    for piece in pieces:
+        if piece.source == "raw":
+            chunks = reader.history_chunks(
+                sensor_id,
+                start=from_epoch_ms(piece.start_ms),
+                end=from_epoch_ms(piece.end_ms - 1),  # pieces end exclusive, history's does not
+                sensor_types=[sensor_type],
+                chunk=chunk,
+            )
+            async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+                async for rows in chunks:
+                    yield rows
+            continue
+        step = _SIZES[piece.source]
+        for start in range(piece.start_ms, piece.end_ms, step):
+            field = rollup_field(step, start // step)
+            data = records[field]
+            if data is not None:
+                yield RollupPart(start, start + step, decode_record(data, start, field))
+
+
 async def aggregate_history(
     reader: ReadingReader,
     sensor_id: str,
@@ -51,28 +111,18 @@ async def aggregate_history(
     """The buckets of ``plan`` over the stored readings of one sensor type, empty ones as
     ``plan.fill`` says. ``use_rollups=False`` reads every reading (the reference path).
 
-    Raises :class:`UnknownSensorType` or :class:`InvalidArgument` before any read,
-    :class:`StorageError` for the reads.
+    Raises what :func:`history_parts` raises.
     """
     folder = BucketFolder.for_plan(plan)
-    if plan.start_ms >= plan.end_ms:
-        return folder.buckets(plan.fill)
-    boundaries = plan.boundaries()
-    size = rollup_size(boundaries) if use_rollups else None
-    pieces = [Piece("raw", plan.start_ms, plan.end_ms)]
-    records: dict[bytes, bytes | None] = {}
-    if size is not None:
-        pieces, records = await _rollup_pieces(reader, sensor_id, sensor_type, plan, size)
-    for piece in pieces:
-        if piece.source == "raw":
-            await _feed_raw(reader, folder, sensor_id, sensor_type, piece, chunk)
-            continue
-        step = _SIZES[piece.source]
-        for start in range(piece.start_ms, piece.end_ms, step):
-            field = rollup_field(step, start // step)
-            data = records[field]
-            if data is not None:
-                folder.feed_partial(start, start + step, decode_record(data, field))
+    parts = history_parts(
+        reader, sensor_id, sensor_type, plan, chunk=chunk, use_rollups=use_rollups
+    )
+    async with contextlib.aclosing(parts):  # type: ignore[type-var]
+        async for part in parts:
+            if isinstance(part, RollupPart):
+                folder.feed_partial(part.start_ms, part.end_ms, part.aggregate)
+            else:
+                folder.feed_rows(part)
     return folder.buckets(plan.fill)
 
 
@@ -109,23 +159,3 @@ async def _rollup_pieces(
     raise StorageError(
         f"the rollups of {sensor_id}/{sensor_type} kept moving while being read; try again"
     )
-
-
-async def _feed_raw(
-    reader: ReadingReader,
-    folder: BucketFolder,
-    sensor_id: str,
-    sensor_type: str,
-    piece: Piece,
-    chunk: int,
-) -> None:
-    chunks = reader.history_chunks(
-        sensor_id,
-        start=from_epoch_ms(piece.start_ms),
-        end=from_epoch_ms(piece.end_ms - 1),  # pieces end exclusive, history's end is not
-        sensor_types=[sensor_type],
-        chunk=chunk,
-    )
-    async with contextlib.aclosing(chunks):  # type: ignore[type-var]
-        async for rows in chunks:
-            folder.feed_rows(rows)

@@ -1,8 +1,9 @@
 """Aggregates over many sensors of one type: the sensors a catalogue filter selects, and their
 buckets combined into one series or kept per sensor.
 
-Sensors are read concurrently, at most ``concurrency`` at a time, each streamed like
-:func:`aggregate_history` (``history_chunks``, about one chunk held per sensor being read). The
+Sensors are read concurrently, at most ``concurrency`` at a time, each as
+:func:`aggregate_history` reads it (``history_parts``: rollup records where the plan's buckets
+allow, raw readings streamed elsewhere, about one chunk held per sensor being read). The
 combined series is folded as the chunks arrive by ``ev_schemas.FleetFolder``, whose sums are
 exact and whose first and last follow (timestamp, sensor id), so the answer does not depend on
 which sensor's reads finish first: memory grows with the buckets, not with the sensors.
@@ -15,8 +16,13 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from ev_schemas import AggregationPlan, BucketValues, FleetFolder, from_epoch_ms
-from ev_storage.aggregate import AGGREGATE_CHUNK_ROWS, aggregate_history
+from ev_schemas import AggregationPlan, BucketValues, FleetFolder
+from ev_storage.aggregate import (
+    AGGREGATE_CHUNK_ROWS,
+    RollupPart,
+    aggregate_history,
+    history_parts,
+)
 from ev_storage.catalogue_reader import CatalogueFilter, CatalogueReader
 from ev_storage.errors import InvalidArgument
 from ev_storage.reader import ReadingReader
@@ -58,6 +64,7 @@ async def fleet_aggregate(
     *,
     concurrency: int = FLEET_CONCURRENCY,
     chunk: int = AGGREGATE_CHUNK_ROWS,
+    use_rollups: bool = True,
 ) -> list[BucketValues]:
     """The buckets of ``plan`` over the stored readings of ``sensor_type`` of every sensor in
     ``sensor_ids`` taken together (``ev_schemas.fleet_aggregation`` says how they combine).
@@ -67,18 +74,15 @@ async def fleet_aggregate(
     folder = FleetFolder.for_plan(plan)
 
     async def fold(sensor_id: str) -> None:
-        if plan.start_ms >= plan.end_ms:
-            return
-        chunks = reader.history_chunks(
-            sensor_id,
-            start=from_epoch_ms(plan.start_ms),
-            end=from_epoch_ms(plan.end_ms - 1),  # the plan's end is exclusive, history's not
-            sensor_types=[sensor_type],
-            chunk=chunk,
+        parts = history_parts(
+            reader, sensor_id, sensor_type, plan, chunk=chunk, use_rollups=use_rollups
         )
-        async with contextlib.aclosing(chunks):  # type: ignore[type-var]
-            async for rows in chunks:
-                folder.feed_rows(sensor_id, rows)
+        async with contextlib.aclosing(parts):  # type: ignore[type-var]
+            async for part in parts:
+                if isinstance(part, RollupPart):
+                    folder.feed_partial(sensor_id, part.start_ms, part.end_ms, part.aggregate)
+                else:
+                    folder.feed_rows(sensor_id, part)
 
     await for_each(sensor_ids, fold, concurrency)
     return folder.buckets(plan.fill)

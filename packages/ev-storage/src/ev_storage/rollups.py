@@ -37,14 +37,17 @@ def rollup_field(size_ms: int, number: int) -> bytes:
     return b"%b%d" % (_PREFIX[size_ms], number)
 
 
-def decode_record(data: bytes, field: bytes = b"") -> PartialAggregate:
-    """A packed rollup record; :class:`StorageError` if it is not one the script wrote."""
+def decode_record(data: bytes, start_ms: int, field: bytes = b"") -> PartialAggregate:
+    """The packed rollup record of the rollup bucket starting at ``start_ms``;
+    :class:`StorageError` if it is not one the script wrote."""
     extra = len(data) - _HEAD.size
     if extra < 0 or extra % 8:
         raise StorageError(f"damaged rollup record {field[:40]!r}: {len(data)} bytes")
-    count, low, high, _, first, _, last = _HEAD.unpack_from(data)
+    count, low, high, first_at, first, last_at, last = _HEAD.unpack_from(data)
     partials = struct.unpack_from(f">{extra // 8}d", data, _HEAD.size)
-    return PartialAggregate(count, low, high, first, last, partials)
+    return PartialAggregate(
+        count, low, high, start_ms + first_at, first, start_ms + last_at, last, partials
+    )
 
 
 def parse_since(raw: bytes | None) -> int | None:
