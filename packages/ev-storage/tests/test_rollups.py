@@ -13,7 +13,14 @@ from datetime import timedelta
 import pytest
 import redis
 import redis.asyncio
-from _storage_helpers import CATALOGUE, T0_MS, check_rollups, history_fields, make_reading
+from _storage_helpers import (
+    CATALOGUE,
+    T0_MS,
+    check_rollups,
+    history_fields,
+    history_rows,
+    make_reading,
+)
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -297,3 +304,22 @@ def test_of_two_zeros_min_is_negative_and_max_positive_in_any_order(
     (bucket,) = fast
     assert struct.pack(">dd", bucket.min, bucket.max) == struct.pack(">dd", -0.0, 0.0)
     assert struct.pack(">dd", bucket.first, bucket.last) == struct.pack(">dd", 0.0, -0.0)
+
+
+def test_a_call_failing_part_way_keeps_the_rollups_of_what_it_stored(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """Records are updated in the script's memory and written back with a history's last
+    reading of the call: a reading that fails (a damaged bucket) still leaves every stored
+    reading's rollups written."""
+    writer = ReadingWriter(redis_client, _settings(key_prefix))
+    battery = make_reading(0, 50.0, "battery", "ev_fail")
+    writer.store_many([battery])
+    damaged = writer.keys.history("ev_fail", "battery")
+    redis_client.hset(damaged, str(T0_MS // 30_000), b"12345")  # not whole 12-byte records
+    speeds = [_reading(ms, float(ms), "ev_fail") for ms in (1000, 2000, 3000)]
+    with pytest.raises(StorageError, match="damaged history bucket"):
+        writer.store_many([*speeds[:2], make_reading(500, 1.0, "battery", "ev_fail"), speeds[2]])
+    key = writer.keys.history("ev_fail", "speed")
+    assert check_rollups(redis_client, key) is not None  # the two stored speeds, exactly
+    assert [ms for ms, _ in history_rows(redis_client, key)] == [T0_MS + 1000, T0_MS + 2000]

@@ -154,48 +154,159 @@ local function next_bucket(history_key, n, b)
     return lowest
 end
 
--- The rollup record `data` (nil: none yet) with one more reading, `offset` ms into the rollup
--- bucket. The sum's partials grow as in math.fsum: each two-sum (hi, lo) is exact, so the
--- partials always add up to the exact sum of the values.
-local function rollup_add(data, offset, value)
+-- Record formats by number of partials (made once, not per reading).
+local ROLLUP_FORMAT = {}
+for n = 0, 64 do
+    ROLLUP_FORMAT[n] = ROLLUP_HEAD .. string.rep('d', n)
+end
+
+-- Rollup records this call updates, decoded: OPEN[history key][field] = {count, min, max,
+-- first offset, first, last offset, last, then the partials; n = their number}. A record is
+-- decoded once per call, updated in place for each reading, and packed back into the HSET of
+-- the call's last reading of its history (flush_rollups writes what is left when that one was
+-- not stored, or the call fails). Deleting rollups (drop_rollups) closes the deleted ones.
+local OPEN = {}
+
+-- The record `data` (nil: an empty one) decoded.
+local function decode_rollup(data)
     if not data then
-        if value == 0 then
-            return struct.pack(ROLLUP_HEAD, 1, value, value, offset, value, offset, value)
-        end
-        return struct.pack(ROLLUP_HEAD .. 'd', 1, value, value, offset, value, offset, value, value)
+        return {0, 0, 0, 0, 0, 0, 0, n = 0}
     end
-    if #data < ROLLUP_HEAD_SIZE or (#data - ROLLUP_HEAD_SIZE) % 8 ~= 0 then
+    local n = (#data - ROLLUP_HEAD_SIZE) / 8
+    local format = ROLLUP_FORMAT[n]
+    if not format then
         error('damaged rollup record')
     end
-    local count, low, high, first_at, first, last_at, last = struct.unpack(ROLLUP_HEAD, data)
-    -- Of two zeros, min is -0 and max is 0 (IEEE 754 minimum, maximum): order does not matter.
+    local r = {struct.unpack(format, data)}
+    r.n = n
+    return r
+end
+
+-- The record `data` (nil: none yet) with one more reading, packed at once: the path of a
+-- history's only reading in a call (a fleet's interleaved traffic), where opening the record
+-- would cost more than it saves. Same arithmetic as rollup_update, on locals.
+local PARTS = {} -- scratch for the partials (reused: no table per reading)
+local function rollup_add(data, offset, value)
+    if not data then
+        return struct.pack(ROLLUP_FORMAT[value == 0 and 0 or 1],
+            1, value, value, offset, value, offset, value, value)
+    end
+    local n = (#data - ROLLUP_HEAD_SIZE) / 8
+    local format = ROLLUP_FORMAT[n]
+    if not format then
+        error('damaged rollup record')
+    end
+    -- Up to three partials (nearly always) as locals; more through a table.
+    local count, low, high, first_at, first, last_at, last, p1, p2, p3 = struct.unpack(format, data)
+    local more = n > 3 and {struct.unpack(format, data)}
     if value < low or (value == 0 and low == 0 and 1 / value < 0) then low = value end
     if value > high or (value == 0 and high == 0 and 1 / value > 0) then high = value end
     if offset < first_at then first_at, first = offset, value end
     if offset > last_at then last_at, last = offset, value end
-    local parts, x = {}, value
-    for at = ROLLUP_HEAD_SIZE + 1, #data, 8 do
-        local y = struct.unpack('>d', data, at)
+    local kept, x = 0, value
+    for i = 1, n do
+        local y
+        if i == 1 then
+            y = p1
+        elseif i == 2 then
+            y = p2
+        elseif i == 3 then
+            y = p3
+        else
+            y = more[7 + i]
+        end
         if math.abs(x) < math.abs(y) then
             x, y = y, x
         end
         local hi = x + y
         local lo = y - (hi - x)
         if lo ~= 0 then
-            parts[#parts + 1] = lo
+            kept = kept + 1
+            PARTS[kept] = lo
         end
         x = hi
     end
     if x ~= 0 then
-        parts[#parts + 1] = x
+        kept = kept + 1
+        PARTS[kept] = x
     end
-    return struct.pack(ROLLUP_HEAD .. string.rep('d', #parts),
-        count + 1, low, high, first_at, first, last_at, last, unpack(parts))
+    return struct.pack(ROLLUP_FORMAT[kept], count + 1, low, high, first_at, first, last_at, last,
+        unpack(PARTS, 1, kept))
+end
+
+-- Record r with one more reading, `offset` ms into its rollup bucket. The sum's partials grow
+-- as in math.fsum: each two-sum (hi, lo) is exact, so the partials always add up to the exact
+-- sum of the values (at most about 40: doubles span 2098 binary orders, each partial 53).
+local function rollup_update(r, offset, value)
+    if r[1] == 0 then
+        r[1], r[2], r[3], r[4], r[5], r[6], r[7] = 1, value, value, offset, value, offset, value
+        r[8], r.n = value, value == 0 and 0 or 1
+        return
+    end
+    r[1] = r[1] + 1
+    -- Of two zeros, min is -0 and max is 0 (IEEE 754 minimum, maximum): order does not matter.
+    local low, high = r[2], r[3]
+    if value < low or (value == 0 and low == 0 and 1 / value < 0) then r[2] = value end
+    if value > high or (value == 0 and high == 0 and 1 / value > 0) then r[3] = value end
+    if offset < r[4] then r[4], r[5] = offset, value end
+    if offset > r[6] then r[6], r[7] = offset, value end
+    local kept, x = 0, value
+    for i = 8, 7 + r.n do -- partial i is read before slot 8 + kept <= i is written
+        local y = r[i]
+        if math.abs(x) < math.abs(y) then
+            x, y = y, x
+        end
+        local hi = x + y
+        local lo = y - (hi - x)
+        if lo ~= 0 then
+            r[8 + kept] = lo
+            kept = kept + 1
+        end
+        x = hi
+    end
+    if x ~= 0 then
+        r[8 + kept] = x
+        kept = kept + 1
+    end
+    r.n = kept
+end
+
+-- `list` with the open records of one history, packed (field, value, ...); they are closed.
+local function close_rollups(history_key, list)
+    local records = OPEN[history_key]
+    if records then
+        for field, r in pairs(records) do
+            list[#list + 1] = field
+            list[#list + 1] = struct.pack(ROLLUP_FORMAT[r.n], unpack(r, 1, 7 + r.n))
+        end
+        OPEN[history_key] = nil
+    end
+    return list
+end
+
+-- Write every record still open back (the histories whose last reading of the call was not
+-- stored, or a call that failed part way).
+local function flush_rollups()
+    for key in pairs(OPEN) do
+        local fields = close_rollups(key, {})
+        if #fields > 0 then
+            redis.call('HSET', key, unpack(fields))
+        end
+    end
 end
 
 -- Delete the rollup records of [from, to) (multiples of QUARTER; from nil: all below to): by
 -- number, or by listing the hash when the span has far more numbers than the hash has fields.
 local function drop_rollups(history_key, from, to)
+    local open = OPEN[history_key]
+    if open then
+        for field in pairs(open) do
+            local kind, n = string.match(field, '^([mq])(%-?%d+)$')
+            if tonumber(n) * (kind == 'm' and MINUTE or QUARTER) < to then
+                open[field] = nil
+            end
+        end
+    end
     local dead = {}
     local numbers = from and (to - from) / MINUTE
     if numbers and (numbers <= 64 or numbers <= redis.call('HLEN', history_key)) then
@@ -218,8 +329,49 @@ local function drop_rollups(history_key, from, to)
     end
 end
 
+-- `list` with the fields a STORED reading at `ts` adds to its HSET: S if it moved (since_text).
+-- From S on, the reading goes into its minute and quarter-hour records (opened from `got` 5 and
+-- 6, their stored values, the first time this call touches them); the call's `last` reading of
+-- the history writes them back.
+local function rollups_stored(list, history_key, since, since_text, ts, value_bytes, got,
+                              m_field, q_field, last)
+    if since_text then
+        list[#list + 1], list[#list + 2] = ROLLUPS, since_text
+    end
+    if since and ts >= since then
+        local exact = struct.unpack('>d', value_bytes) -- the stored double, not the text's
+        local open = OPEN[history_key]
+        local minute, quarter = open and open[m_field], open and open[q_field]
+        if last and not minute and not quarter then
+            -- Neither is open and no later reading of this call needs them: pack them now.
+            list[#list + 1], list[#list + 2] = m_field, rollup_add(got[5], ts % MINUTE, exact)
+            list[#list + 1], list[#list + 2] = q_field, rollup_add(got[6], ts % QUARTER, exact)
+            return close_rollups(history_key, list)
+        end
+        if not open then
+            open = {}
+            OPEN[history_key] = open
+        end
+        if not minute then
+            minute = decode_rollup(got[5])
+            open[m_field] = minute
+        end
+        if not quarter then
+            quarter = decode_rollup(got[6])
+            open[q_field] = quarter
+        end
+        rollup_update(minute, ts % MINUTE, exact)
+        rollup_update(quarter, ts % QUARTER, exact)
+    end
+    if last then -- the call's last reading of this history: its HSET writes the records back
+        close_rollups(history_key, list)
+    end
+    return list
+end
+
 -- One reading: its outcome.
-local function store(latest_key, history_key, ts_text, value_text, json, sensor_type, value_bytes)
+local function store(latest_key, history_key, ts_text, value_text, json, sensor_type, value_bytes,
+                     last)
     if #value_bytes ~= 8 then
         error('the packed value must be 8 bytes')
     end
@@ -234,12 +386,13 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
     local cb = math.floor((ts - retention) / bucket_ms) -- the bucket of the window's start
     local b_field, cb_field = string.format('%d', b), string.format('%d', cb)
     -- This reading's rollup buckets.
-    local m, q = math.floor(ts / MINUTE), math.floor(ts / QUARTER)
-    local m_field, q_field = string.format('m%d', m), string.format('q%d', q)
+    local m_field = string.format('m%d', math.floor(ts / MINUTE))
+    local q_field = string.format('q%d', math.floor(ts / QUARTER))
     -- One round trip for the common case: meta, this reading's bucket, the window's first bucket,
     -- the rollups' start and this reading's rollup records.
     local got
-    if keep_rollups then
+    local open = OPEN[history_key]
+    if keep_rollups and not (open and open[m_field] and open[q_field]) then
         got = redis.call('HMGET', history_key, META, b_field, cb_field, ROLLUPS, m_field, q_field)
     else
         got = redis.call('HMGET', history_key, META, b_field, cb_field, ROLLUPS)
@@ -279,19 +432,6 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
         redis.call('HDEL', history_key, ROLLUPS)
         since = nil
     end
-    -- The fields a STORED reading adds to the HSET: S if it moved, the two rollup records.
-    local function rollup_fields(list)
-        if since_text then
-            list[#list + 1], list[#list + 2] = ROLLUPS, since_text
-        end
-        if since and ts >= since then
-            local exact = struct.unpack('>d', value_bytes) -- the stored double, not the text's
-            list[#list + 1], list[#list + 2] = m_field, rollup_add(got[5], ts - m * MINUTE, exact)
-            list[#list + 1], list[#list + 2] = q_field, rollup_add(got[6], ts - q * QUARTER, exact)
-        end
-        return list
-    end
-
     local data = records(history_key, got[2], b_field)
     if newest and ts > newest then
         -- The newest reading (the common case): neither a duplicate (1.) nor expired (2.). Append it
@@ -349,7 +489,9 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
             redis.call('HDEL', history_key, unpack(dead, i, math.min(i + HDEL_CHUNK - 1, #dead)))
         end
         redis.call('HSET', history_key, b_field, data .. struct.pack('>I4', offset) .. value_bytes,
-            META, bucket_text .. ':' .. ts_text .. ':' .. first_text, unpack(rollup_fields(updates)))
+            META, bucket_text .. ':' .. ts_text .. ':' .. first_text,
+            unpack(rollups_stored(updates, history_key, since, since_text, ts, value_bytes, got,
+                m_field, q_field, last)))
     else
         -- An older reading, or the first one: find its place in its bucket.
         local at, found = find(data, offset)
@@ -374,9 +516,12 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
             -- A new history, or a new first bucket.
             redis.call('HSET', history_key, b_field, data,
                 META, bucket_text .. ':' .. (newest_text or ts_text) .. ':' .. b_field,
-                unpack(rollup_fields({})))
+                unpack(rollups_stored({}, history_key, since, since_text, ts, value_bytes, got,
+                    m_field, q_field, last)))
         else
-            redis.call('HSET', history_key, b_field, data, unpack(rollup_fields({})))
+            redis.call('HSET', history_key, b_field, data,
+                unpack(rollups_stored({}, history_key, since, since_text, ts, value_bytes, got,
+                    m_field, q_field, last)))
         end
     end
     -- A sensor that stops reporting ages out.
@@ -443,13 +588,24 @@ end
 -- Each outcome comes with the history key's expiry (PEXPIRETIME: absolute server ms), which the
 -- fleet catalogue keeps so that it drops the sensor's type exactly when this key expires; a
 -- duplicate returns it too, so a catalogue update lost after the write is repaired on redelivery.
+local last_of = {} -- history key: the index of the call's last reading of it
+for i = 1, readings do
+    last_of[KEYS[i * 2 + 1]] = i
+end
 local outcomes = {}
 for i = 1, readings do
     local a = FIXED_ARGS + (i - 1) * ARGS_PER_READING
     local history_key = KEYS[i * 2 + 1]
-    outcomes[2 * i - 1] = store(KEYS[i * 2], history_key,
-        ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+    local ok, outcome = pcall(store, KEYS[i * 2], history_key,
+        ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], last_of[history_key] == i)
+    if not ok then
+        -- The readings before this one are stored: so are their rollups.
+        flush_rollups()
+        error(outcome, 0)
+    end
+    outcomes[2 * i - 1] = outcome
     outcomes[2 * i] = redis.call('PEXPIRETIME', history_key)
 end
+flush_rollups()
 return outcomes
 
