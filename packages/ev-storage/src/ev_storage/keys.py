@@ -96,6 +96,14 @@ class KeyLayout:
     def summary(self, sensor_id: str) -> str:
         return f"{self.sensor(sensor_id)}:summary"
 
+    def alarms(self, sensor_id: str) -> str:
+        """The sensor's alarm rule states and episodes (alarms.lua)."""
+        return f"{self.sensor(sensor_id)}:alarms"
+
+    def alarm_channel(self, sensor_id: str) -> str:
+        """Where the write script publishes the sensor's alarm transitions."""
+        return f"{self.live_channel(sensor_id)}:alarms"
+
     def live_channel(self, sensor_id: str) -> str:
         """Where the write script publishes each newly stored reading of the sensor."""
         return f"{self.sensor(sensor_id)}:live"

@@ -18,6 +18,8 @@
 --   3 summary TTL ms, "0" for none     4 live channel
 --   5 bucket ms of a new history (an existing one keeps the size in its meta)
 --   6 "1" to keep rollups, "0" not to (then the history drops its "rollups" field: none are used)
+--   7 r, the number of alarm rules that apply to this sensor, then 9 arguments per rule (see
+--     alarms.lua); with rules, the last key is the sensor's alarm hash
 --   then per reading, 5 arguments:
 --   timestamp ms (decimal integer), value (Python repr of the float), canonical reading JSON,
 --   sensor type, value as 8 bytes (big-endian IEEE 754 double, packed by the caller: exact)
@@ -57,10 +59,14 @@ local summary_key = KEYS[1]
 local retention_text, latest_ttl, summary_ttl, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local new_bucket_text, keep_rollups = ARGV[5], ARGV[6] == '1'
 local retention = tonumber(retention_text)
-local FIXED_ARGS, ARGS_PER_READING, KEYS_PER_READING = 6, 5, 2
+local rule_count = tonumber(ARGV[7])
+local RULE_ARGS, ARGS_PER_READING, KEYS_PER_READING = 9, 5, 2
+local FIXED_ARGS = 7 + RULE_ARGS * (rule_count or 0)
 local readings = (#ARGV - FIXED_ARGS) / ARGS_PER_READING
-if readings ~= math.floor(readings) or #KEYS ~= 1 + KEYS_PER_READING * readings then
-    return redis.error_reply('ERR expected 1 + 2n keys and 6 + 5n arguments')
+local alarm_keys = rule_count and rule_count > 0 and 1 or 0
+if not rule_count or readings ~= math.floor(readings)
+        or #KEYS ~= 1 + KEYS_PER_READING * readings + alarm_keys then
+    return redis.error_reply('ERR expected 1 + 2n (+ 1 with rules) keys and 7 + 9r + 5n arguments')
 end
 
 local function num(x)
@@ -584,28 +590,3 @@ local function store(latest_key, history_key, ts_text, value_text, json, sensor_
     redis.call('PUBLISH', channel, json)
     return STORED
 end
-
--- Each outcome comes with the history key's expiry (PEXPIRETIME: absolute server ms), which the
--- fleet catalogue keeps so that it drops the sensor's type exactly when this key expires; a
--- duplicate returns it too, so a catalogue update lost after the write is repaired on redelivery.
-local last_of = {} -- history key: the index of the call's last reading of it
-for i = 1, readings do
-    last_of[KEYS[i * 2 + 1]] = i
-end
-local outcomes = {}
-for i = 1, readings do
-    local a = FIXED_ARGS + (i - 1) * ARGS_PER_READING
-    local history_key = KEYS[i * 2 + 1]
-    local ok, outcome = pcall(store, KEYS[i * 2], history_key,
-        ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], last_of[history_key] == i)
-    if not ok then
-        -- The readings before this one are stored: so are their rollups.
-        flush_rollups()
-        error(outcome, 0)
-    end
-    outcomes[2 * i - 1] = outcome
-    outcomes[2 * i] = redis.call('PEXPIRETIME', history_key)
-end
-flush_rollups()
-return outcomes
-

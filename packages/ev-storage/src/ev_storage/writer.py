@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from ev_schemas import Reading, timestamp_ms
+from ev_storage.alarm_transitions import AlarmTransition, ScriptRule, applicable, rule_args
 from ev_storage.catalogue import CatalogueIndex, IndexEntry
 from ev_storage.clients import SyncClient
 from ev_storage.errors import InvalidArgument, StorageError
@@ -20,7 +21,8 @@ from ev_storage.keys import KeyLayout
 from ev_storage.scripts import run_scripts
 from ev_storage.settings import StorageSettings
 
-SCRIPT_RESOURCE = "store_reading.lua"
+#: The write script, in parts: storing, alarm evaluation, the main loop (one chunk, in order).
+SCRIPT_RESOURCES = ("store_reading.lua", "alarms.lua", "store_main.lua")
 
 
 class WriteOutcome(enum.StrEnum):
@@ -50,8 +52,9 @@ _KEY_CACHE_SIZE = 100_000
 
 @cache
 def script_source() -> str:
-    """The Lua write script shipped with this package."""
-    return resources.files("ev_storage").joinpath(SCRIPT_RESOURCE).read_text(encoding="utf-8")
+    """The Lua write script shipped with this package (its parts, joined)."""
+    files = resources.files("ev_storage")
+    return "\n".join(files.joinpath(name).read_text(encoding="utf-8") for name in SCRIPT_RESOURCES)
 
 
 class ReadingWriter:
@@ -67,7 +70,12 @@ class ReadingWriter:
     is the caller's: this class neither connects at construction nor closes it.
     """
 
-    def __init__(self, client: SyncClient, settings: StorageSettings) -> None:
+    def __init__(
+        self,
+        client: SyncClient,
+        settings: StorageSettings,
+        alarm_rules: Sequence[ScriptRule] = (),
+    ) -> None:
         self._client = client
         self._keys = KeyLayout(settings.key_prefix)
         self._source = script_source()
@@ -86,6 +94,14 @@ class ReadingWriter:
         # Keys are checked and formatted once per sensor (and type), not once per reading.
         self._sensor_cache: dict[str, tuple[str, str]] = {}
         self._type_cache: dict[tuple[str, str], tuple[str, str]] = {}
+        self.set_alarm_rules(alarm_rules)
+        #: The alarm transitions of the last :meth:`store_many` call, in order.
+        self.last_transitions: list[AlarmTransition] = []
+
+    def set_alarm_rules(self, rules: Sequence[ScriptRule]) -> None:
+        """The alarm rules evaluated from the next call on (docs/alarms.md)."""
+        self._rules = list(rules)
+        self._rules_of_sensor: dict[str, list[ScriptRule]] = {}
 
     @property
     def keys(self) -> KeyLayout:
@@ -121,9 +137,14 @@ class ReadingWriter:
         replies = run_scripts(self._client, self._source, self._sha, calls)
         outcomes: list[WriteOutcome] = [WriteOutcome.STORED] * len(readings)
         entries: list[IndexEntry] = []
+        transitions: list[AlarmTransition] = []
         for call, reply in zip(grouped, replies, strict=True):
-            if not isinstance(reply, list) or len(reply) != 2 * len(call.indices):
+            if not isinstance(reply, list) or len(reply) < 2 * len(call.indices):
                 raise StorageError(f"unexpected reply from the write script: {reply!r:.200}")
+            sensor_id = readings[call.indices[0]].sensor_id
+            transitions += (
+                AlarmTransition.parse(sensor_id, raw) for raw in reply[2 * len(call.indices) :]
+            )
             for n, index in enumerate(call.indices):
                 outcomes[index] = outcome = _outcome(reply[2 * n])
                 if outcome is not WriteOutcome.EXPIRED:
@@ -139,6 +160,7 @@ class ReadingWriter:
                         )
                     )
         self._catalogue.update(entries)
+        self.last_transitions = transitions
         return outcomes
 
     def _calls_of(self, readings: Sequence[Reading]) -> list[_Call]:
@@ -152,10 +174,16 @@ class ReadingWriter:
         calls = []
         for sensor_id, indices in by_sensor.items():
             summary_key, channel = self._sensor_keys(sensor_id)
+            rules = self._sensor_rules(sensor_id)
             for start in range(0, len(indices), MAX_READINGS_PER_CALL):
                 chunk = indices[start : start + MAX_READINGS_PER_CALL]
                 keys = [summary_key]
                 args: list[str | bytes] = [*self._fixed_args, channel, *self._bucket_args]
+                types = {readings[index].sensor_type for index in chunk}
+                applying = [rule for rule in rules if rule.sensor_type in types]
+                args.append(str(len(applying)))
+                for rule in applying:
+                    args += rule_args(rule)
                 for index in chunk:
                     reading = readings[index]
                     value = float(reading.value)
@@ -170,8 +198,19 @@ class ReadingWriter:
                         # the text.
                         pack_value(value),
                     )
+                if applying:
+                    keys.append(self._keys.alarms(sensor_id))
                 calls.append(_Call(chunk, keys, args))
         return calls
+
+    def _sensor_rules(self, sensor_id: str) -> list[ScriptRule]:
+        """The alarm rules whose prefix the sensor matches, found once per sensor."""
+        found = self._rules_of_sensor.get(sensor_id)
+        if found is None:
+            if len(self._rules_of_sensor) >= _KEY_CACHE_SIZE:
+                self._rules_of_sensor.clear()
+            found = self._rules_of_sensor[sensor_id] = applicable(self._rules, sensor_id)
+        return found
 
     def _sensor_keys(self, sensor_id: str) -> tuple[str, str]:
         """(summary key, live channel), built and checked once per sensor."""
