@@ -64,7 +64,8 @@ def stored_episodes(
 ) -> list[Episode]:
     prefix = f"e|speed|{rule}|".encode()
     found = []
-    for name, value in client.hgetall(writer.keys.alarms(sensor)).items():  # type: ignore[union-attr]
+    fields: dict[bytes, bytes] = client.hgetall(writer.keys.alarms(sensor))  # type: ignore[assignment]
+    for name, value in fields.items():
         if name.startswith(prefix):
             raised, cleared = value.split(b":")[:2]
             began = int(name[len(prefix) :])
