@@ -14,6 +14,7 @@ from ev_schemas.aggregation import (
     ExactSum,
     PartialAggregate,
 )
+from ev_schemas.alarm_models import ALARM_ID_PATTERN, Alarm, AlarmAck, SensorAlarms
 from ev_schemas.api_models import (
     DependencyHealth,
     ErrorResponse,
@@ -65,6 +66,10 @@ from ev_schemas.units import Conversion
 from ev_schemas.validation import ReadingValidator, shown, timestamp_ms
 
 __all__ = [
+    "ALARM_ID_PATTERN",
+    "Alarm",
+    "AlarmAck",
+    "SensorAlarms",
     "AGGREGATORS",
     "FILLS",
     "LADDER",

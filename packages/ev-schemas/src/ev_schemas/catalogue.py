@@ -12,7 +12,7 @@ from ev_schemas.errors import SchemaError
 
 SENSOR_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 #: Path segments of the API that can never be sensor types.
-RESERVED_NAMES = frozenset({"aggregate", "history", "summary", "ws"})
+RESERVED_NAMES = frozenset({"aggregate", "alarms", "history", "summary", "ws"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ Takes clients and settings from the caller; never reads the environment, never c
 
 from ev_storage.__about__ import __version__
 from ev_storage.aggregate import aggregate_history
+from ev_storage.alarm_reader import AlarmId, AlarmReader
+from ev_storage.alarm_transitions import AlarmTransition
 from ev_storage.catalogue import CatalogueIndex, IndexEntry
 from ev_storage.catalogue_reader import (
     CatalogueFilter,
@@ -60,6 +62,9 @@ from ev_storage.tls import redis_tls_options
 from ev_storage.writer import ReadingWriter, WriteOutcome
 
 __all__ = [
+    "AlarmId",
+    "AlarmReader",
+    "AlarmTransition",
     "CATALOGUE_ORDERS",
     "CURSOR_PATTERN",
     "AsyncClient",

@@ -24,11 +24,20 @@ from ev_api.errors import InternalErrors, install_error_handlers
 from ev_api.limiter import RateLimiter
 from ev_api.live_fanout import LiveFanout
 from ev_api.metrics import ApiMetrics, MetricsMiddleware
-from ev_api.routes import aggregate, export, fleet_aggregate, health, live, metrics, sensors
+from ev_api.routes import (
+    aggregate,
+    alarms,
+    export,
+    fleet_aggregate,
+    health,
+    live,
+    metrics,
+    sensors,
+)
 from ev_api.routes import catalogue as fleet
 from ev_api.settings import Settings
 from ev_api.storage_client import pubsub_client, redis_client
-from ev_storage import CatalogueReader, ReadingReader
+from ev_storage import AlarmReader, CatalogueReader, ReadingReader
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +114,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
                 hub=hub,
                 limiter=limiter,
                 catalogue_reader=catalogue_reader,
+                alarm_reader=AlarmReader(client, settings.storage()),
             )
         }
     finally:
@@ -129,6 +139,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     install_error_handlers(app)
     routers = (
         health.router,
+        alarms.router,
         export.router,
         aggregate.router,
         sensors.router,
@@ -145,6 +156,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.include_router(
         aggregate.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings)
     )
+    app.include_router(alarms.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
     app.include_router(sensors.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
     app.include_router(fleet.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings))
     app.include_router(
