@@ -14,6 +14,16 @@ from ev_schemas.aggregation import (
     ExactSum,
     PartialAggregate,
 )
+from ev_schemas.alarm_rules import (
+    ALARM_RULES_EXAMPLE,
+    MAX_RULES,
+    AlarmRule,
+    AlarmRuleSet,
+    InvalidAlarmRules,
+    Severity,
+    StaleRule,
+)
+from ev_schemas.alarm_rules_file import load_alarm_rules
 from ev_schemas.api_models import (
     DependencyHealth,
     ErrorResponse,
@@ -34,6 +44,7 @@ from ev_schemas.catalogue import (
     SensorType,
     default_catalogue,
 )
+from ev_schemas.durations import Duration, format_duration, parse_duration
 from ev_schemas.errors import InvalidReading, SchemaError
 from ev_schemas.fleet_aggregate_models import (
     FleetAggregate,
@@ -44,7 +55,7 @@ from ev_schemas.fleet_aggregate_models import (
 )
 from ev_schemas.fleet_aggregation import FleetFolder, PartialBucket
 from ev_schemas.intervals import LADDER, MAX_BUCKETS, Grid, Interval, InvalidAggregation
-from ev_schemas.json_schema import reading_json_schema
+from ev_schemas.json_schema import alarm_rules_json_schema, reading_json_schema
 from ev_schemas.reading import (
     SENSOR_ID_RE,
     PublishedReading,
@@ -65,6 +76,18 @@ from ev_schemas.units import Conversion
 from ev_schemas.validation import ReadingValidator, shown, timestamp_ms
 
 __all__ = [
+    "ALARM_RULES_EXAMPLE",
+    "MAX_RULES",
+    "AlarmRule",
+    "AlarmRuleSet",
+    "Duration",
+    "InvalidAlarmRules",
+    "Severity",
+    "StaleRule",
+    "alarm_rules_json_schema",
+    "format_duration",
+    "load_alarm_rules",
+    "parse_duration",
     "AGGREGATORS",
     "FILLS",
     "LADDER",
