@@ -5,6 +5,7 @@ Takes clients and settings from the caller; never reads the environment, never c
 
 from ev_storage.__about__ import __version__
 from ev_storage.aggregate import aggregate_history
+from ev_storage.alarm_rules_store import AlarmRulesStore, read_stored_rules
 from ev_storage.catalogue import CatalogueIndex, IndexEntry
 from ev_storage.catalogue_reader import (
     CatalogueFilter,
@@ -32,6 +33,7 @@ from ev_storage.cursor import (
     encode_cursor,
 )
 from ev_storage.errors import (
+    CorruptRecord,
     CredentialsRefused,
     InvalidArgument,
     InvalidCursor,
@@ -61,6 +63,8 @@ from ev_storage.writer import ReadingWriter, WriteOutcome
 
 __all__ = [
     "CATALOGUE_ORDERS",
+    "AlarmRulesStore",
+    "CorruptRecord",
     "CURSOR_PATTERN",
     "AsyncClient",
     "CatalogueFilter",
@@ -97,6 +101,7 @@ __all__ = [
     "WindowCount",
     "WriteOutcome",
     "aggregate_each",
+    "read_stored_rules",
     "aggregate_history",
     "__version__",
     "async_client",
