@@ -272,6 +272,32 @@ class AlarmRuleSet(BaseModel):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
 
+RuleSource = Literal["api", "file", "none"]
+
+
+class AlarmRulesDocument(BaseModel):
+    """The rule set in force as the API returns it: the rules, their version and their source
+    (``api``: stored by a PUT, which wins over the file; ``file``: ALARM_RULES_FILE; ``none``)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [{"version": "3f1c2a9b8d7e6f50", "source": "api", **ALARM_RULES_EXAMPLE}]
+        },
+    )
+
+    version: str = Field(description="Changes with any change of the rules (16 hex digits).")
+    source: RuleSource = Field(description="Where the rules in force come from.")
+    rules: list[AlarmRule]
+    stale: list[StaleRule]
+
+    @classmethod
+    def of(cls, rule_set: AlarmRuleSet, source: RuleSource) -> AlarmRulesDocument:
+        return cls(
+            version=rule_set.version, source=source, rules=rule_set.rules, stale=rule_set.stale
+        )
+
+
 def describe_errors(errors: Sequence[ErrorDetails], data: Any) -> list[str]:
     """pydantic's errors of a rule set as ``rules[2] 'motor-hot': above: <reason>``, naming the
     rule by its position and (when it has one) its id; ``data`` is what was validated."""

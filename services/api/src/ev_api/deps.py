@@ -19,7 +19,7 @@ from ev_api.live_fanout import LiveFanout
 from ev_api.settings import Settings
 from ev_schemas import Catalogue
 from ev_service import load_settings
-from ev_storage import CatalogueReader, ReadingReader
+from ev_storage import AlarmRulesStore, CatalogueReader, ReadingReader
 
 
 @lru_cache
@@ -57,6 +57,8 @@ class Resources:
     limiter: RateLimiter | None = None
     #: The fleet catalogue's reads (GET /sensors).
     catalogue_reader: CatalogueReader | None = None
+    #: The rule set stored through /alarm-rules.
+    alarm_rules_store: AlarmRulesStore | None = None
 
 
 def get_resources(connection: HTTPConnection) -> Resources:
