@@ -435,10 +435,11 @@ def wheels(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON, default=False)
 def schema(session: nox.Session) -> None:
-    """Regenerate docs/reading.schema.json from ev-schemas."""
+    """Regenerate docs/reading.schema.json and docs/alarm-rules.schema.json from ev-schemas."""
     _sync(session, "ev-schemas", groups=())
-    with open(ROOT / "docs" / "reading.schema.json", "w", encoding="utf-8") as out:
-        session.run("python", "-m", "ev_schemas", *session.posargs, stdout=out)
+    for name in session.posargs or ("reading", "alarm-rules"):
+        with open(ROOT / "docs" / f"{name}.schema.json", "w", encoding="utf-8") as out:
+            session.run("python", "-m", "ev_schemas", name, stdout=out)
 
 
 @nox.session(python=DEFAULT_PYTHON, default=False)

@@ -43,6 +43,10 @@ BAD_VALUES = {
     "HISTORY_RETENTION_S": ("0", "HISTORY_RETENTION_S: Input should be greater than 0"),
     "SENSOR_TYPES": ("battery,warp_drive", "SENSOR_TYPES: unknown sensor type(s) warp_drive"),
     "DELIVERY_LIMIT": ("0", "DELIVERY_LIMIT: Input should be greater than or equal to 1"),
+    "ALARM_RULES_FILE": (
+        "/nonexistent/rules.yaml",
+        "ALARM_RULES_FILE: /nonexistent/rules.yaml: cannot read: No such file",
+    ),
 }
 # Free text: no value of theirs is invalid.
 ANY_VALUE = {"REDIS_HOST", "REDIS_PASSWORD", "RABBITMQ_HOST", "RABBITMQ_USER", "RABBITMQ_PASS"}

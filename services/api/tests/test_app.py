@@ -46,6 +46,7 @@ def test_openapi_lists_the_routes(openapi: dict[str, Any]) -> None:
         "/api/v1/sensors",
         "/api/v1/sensors/count",
         "/api/v1/aggregate",
+        "/api/v1/alarm-rules",
     }
 
 
@@ -77,7 +78,15 @@ def test_openapi_declares_the_api_key_scheme_when_keys_are_configured(
 
 def test_openapi_needs_no_key_when_none_is_configured(openapi: dict[str, Any]) -> None:
     assert "security" not in openapi["paths"][SENSOR]["get"]
-    assert "securitySchemes" not in openapi.get("components", {})
+    # Only the alarm rules routes need a key then: always an admin key.
+    assert set(openapi["components"]["securitySchemes"]) == {"AdminKey"}
+    secured = {
+        path
+        for path, operations in openapi["paths"].items()
+        for operation in operations.values()
+        if "security" in operation
+    }
+    assert secured == {"/api/v1/alarm-rules"}
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,17 @@ from ev_schemas.aggregation import (
     PartialAggregate,
 )
 from ev_schemas.alarm_models import ALARM_ID_PATTERN, Alarm, AlarmAck, SensorAlarms
+from ev_schemas.alarm_rules import (
+    ALARM_RULES_EXAMPLE,
+    MAX_RULES,
+    AlarmRule,
+    AlarmRulesDocument,
+    AlarmRuleSet,
+    InvalidAlarmRules,
+    Severity,
+    StaleRule,
+)
+from ev_schemas.alarm_rules_file import load_alarm_rules
 from ev_schemas.api_models import (
     DependencyHealth,
     ErrorResponse,
@@ -35,6 +46,7 @@ from ev_schemas.catalogue import (
     SensorType,
     default_catalogue,
 )
+from ev_schemas.durations import Duration, format_duration, parse_duration
 from ev_schemas.errors import InvalidReading, SchemaError
 from ev_schemas.fleet_aggregate_models import (
     FleetAggregate,
@@ -45,7 +57,7 @@ from ev_schemas.fleet_aggregate_models import (
 )
 from ev_schemas.fleet_aggregation import FleetFolder, PartialBucket
 from ev_schemas.intervals import LADDER, MAX_BUCKETS, Grid, Interval, InvalidAggregation
-from ev_schemas.json_schema import reading_json_schema
+from ev_schemas.json_schema import alarm_rules_json_schema, reading_json_schema
 from ev_schemas.reading import (
     SENSOR_ID_RE,
     PublishedReading,
@@ -70,6 +82,19 @@ __all__ = [
     "Alarm",
     "AlarmAck",
     "SensorAlarms",
+    "ALARM_RULES_EXAMPLE",
+    "MAX_RULES",
+    "AlarmRule",
+    "AlarmRuleSet",
+    "AlarmRulesDocument",
+    "Duration",
+    "InvalidAlarmRules",
+    "Severity",
+    "StaleRule",
+    "alarm_rules_json_schema",
+    "format_duration",
+    "load_alarm_rules",
+    "parse_duration",
     "AGGREGATORS",
     "FILLS",
     "LADDER",

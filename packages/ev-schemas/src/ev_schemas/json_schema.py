@@ -1,6 +1,8 @@
-"""JSON Schema of the published reading, for publishers written in other languages.
+"""JSON Schemas of the published reading (for publishers written in other languages) and of the
+alarm rules file.
 
-``python -m ev_schemas`` prints it; the repository keeps a copy under ``docs/``.
+``python -m ev_schemas [reading|alarm-rules]`` prints one; the repository keeps copies under
+``docs/``.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ev_schemas.alarm_rules import ALARM_RULES_EXAMPLE, MAX_RULES, AlarmRuleSet
 from ev_schemas.catalogue import Catalogue, default_catalogue
 from ev_schemas.reading import SENSOR_ID_RULE
 
@@ -73,3 +76,31 @@ def reading_json_schema(catalogue: Catalogue | None = None) -> dict[str, Any]:
 def render() -> str:
     """The schema as it is checked in: indented, sorted keys, trailing newline."""
     return json.dumps(reading_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+ALARM_RULES_SCHEMA_ID = "https://github.com/ev-telemetry/ev-telemetry/docs/alarm-rules.schema.json"
+
+
+def alarm_rules_json_schema() -> dict[str, Any]:
+    """The alarm rules file (``ALARM_RULES_FILE``, the body of ``PUT /api/v1/alarm-rules``) as
+    JSON Schema 2020-12. Which sensor types exist is configuration, checked when rules load."""
+    schema = AlarmRuleSet.model_json_schema(by_alias=True)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": ALARM_RULES_SCHEMA_ID,
+        **schema,
+        "title": "EV alarm rules",
+        "description": (
+            "Alarm rules and staleness rules (docs/alarms.md), as YAML or JSON. Rule ids are "
+            f"unique across both lists; at most {MAX_RULES} rules in all; each sensor_type must "
+            "be a configured type."
+        ),
+        "examples": [ALARM_RULES_EXAMPLE],
+    }
+
+
+def render_alarm_rules() -> str:
+    """The alarm rules' schema as it is checked in (like :func:`render`)."""
+    return (
+        json.dumps(alarm_rules_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )

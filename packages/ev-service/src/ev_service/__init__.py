@@ -11,6 +11,7 @@ from ev_service.environment import ConfigurationError, EnvGroup, load_settings
 from ev_service.logs import configure_logging
 from ev_service.shared import (
     SERVICE_CONFIG,
+    AlarmRulesVar,
     LogFormat,
     LoggingVars,
     LogLevel,
@@ -20,6 +21,7 @@ from ev_service.shared import (
 
 __all__ = [
     "SERVICE_CONFIG",
+    "AlarmRulesVar",
     "ConfigurationError",
     "EnvGroup",
     "LogFormat",

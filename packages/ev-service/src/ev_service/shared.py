@@ -1,17 +1,25 @@
-"""Variables more than one service reads, declared once: the sensor types, the history retention
-and logging (Redis and RabbitMQ are in :mod:`ev_service.redis_env` and :mod:`ev_service.amqp_env`,
-so a service installs only the client it uses). A service's settings class inherits the mixins it
-needs."""
+"""Variables more than one service reads, declared once: the sensor types, the alarm rules
+file, the history retention and logging (Redis and RabbitMQ are in :mod:`ev_service.redis_env`
+and :mod:`ev_service.amqp_env`, so a service installs only the client it uses). A service's
+settings class inherits the mixins it needs."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ev_schemas import Catalogue, SchemaError, default_catalogue
+from ev_schemas import (
+    AlarmRuleSet,
+    Catalogue,
+    InvalidAlarmRules,
+    SchemaError,
+    default_catalogue,
+    load_alarm_rules,
+)
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["auto", "json", "text"]
@@ -89,3 +97,30 @@ class RetentionVar(BaseSettings):
     @property
     def history_retention(self) -> timedelta:
         return timedelta(seconds=self.history_retention_s)
+
+
+class AlarmRulesVar(SensorTypesVar):
+    """``ALARM_RULES_FILE``: the alarm rules, read and checked against the configured sensor types
+    when the settings load, so a bad file stops the service at start-up in one line."""
+
+    model_config = SERVICE_CONFIG
+
+    alarm_rules_file: Path | None = None
+    """alarm rules and staleness rules, YAML (`.yaml`, `.yml`) or JSON (`.json`)
+    ([docs/alarms.md](docs/alarms.md#managing-rules)); a set stored through
+    `PUT /api/v1/alarm-rules` takes precedence; unset: no rules until one is stored"""
+
+    _alarm_rules: AlarmRuleSet = PrivateAttr(default_factory=AlarmRuleSet)
+
+    @model_validator(mode="after")
+    def _load_alarm_rules(self) -> Self:
+        if self.alarm_rules_file is not None:
+            try:
+                self._alarm_rules = load_alarm_rules(self.alarm_rules_file, self.catalogue())
+            except InvalidAlarmRules as exc:
+                raise ValueError(f"ALARM_RULES_FILE: {exc}") from None
+        return self
+
+    def alarm_rules(self) -> AlarmRuleSet:
+        """The file's rule set (empty without a file), as read when the settings loaded."""
+        return self._alarm_rules

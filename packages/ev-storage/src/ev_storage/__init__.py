@@ -6,6 +6,7 @@ Takes clients and settings from the caller; never reads the environment, never c
 from ev_storage.__about__ import __version__
 from ev_storage.aggregate import aggregate_history
 from ev_storage.alarm_reader import AlarmId, AlarmReader
+from ev_storage.alarm_rules_store import AlarmRulesStore, read_stored_rules
 from ev_storage.alarm_transitions import AlarmTransition
 from ev_storage.catalogue import CatalogueIndex, IndexEntry
 from ev_storage.catalogue_reader import (
@@ -34,6 +35,7 @@ from ev_storage.cursor import (
     encode_cursor,
 )
 from ev_storage.errors import (
+    CorruptRecord,
     CredentialsRefused,
     InvalidArgument,
     InvalidCursor,
@@ -66,6 +68,8 @@ __all__ = [
     "AlarmReader",
     "AlarmTransition",
     "CATALOGUE_ORDERS",
+    "AlarmRulesStore",
+    "CorruptRecord",
     "CURSOR_PATTERN",
     "AsyncClient",
     "CatalogueFilter",
@@ -102,6 +106,7 @@ __all__ = [
     "WindowCount",
     "WriteOutcome",
     "aggregate_each",
+    "read_stored_rules",
     "aggregate_history",
     "__version__",
     "async_client",

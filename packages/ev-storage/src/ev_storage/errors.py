@@ -130,6 +130,19 @@ class InvalidArgument(StorageError, ValueError):
     """A value given to this package cannot be used (bad settings, key part, cursor, type, time)."""
 
 
+class CorruptRecord(StorageError):
+    """Something stored that this package cannot read back (written by hand, or by a version
+    with other rules); ``key`` says where."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(key, reason)
+        self.key = key
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.reason}"
+
+
 class InvalidKey(InvalidArgument):
     """A sensor id, sensor type or prefix that must not become part of a Redis key."""
 

@@ -76,6 +76,7 @@ class KeyLayout:
     | pub/sub channel of new readings | ``{prefix}sensor:{<id>}:live`` |
     | a client's request counter | ``{prefix}ratelimit:<client id>`` |
     | a shard of the fleet catalogue | ``{prefix}catalogue:{c:<n % 64>}:<n>:ids`` and siblings |
+    | the alarm rules stored through the API | ``{prefix}{alarm-rules}`` |
     """
 
     prefix: str = ""
@@ -112,6 +113,11 @@ class KeyLayout:
         """The request counter of a rate-limited client, named by a hash (``client_id``, 32 hex
         digits) so that neither an API key nor unchecked input ends up in Redis."""
         return f"{self.prefix}ratelimit:{check_client_id(client_id)}"
+
+    def alarm_rules(self) -> str:
+        """The rule set stored through the API (one string: canonical JSON); its own hash tag,
+        so it lives in one slot like any single key, and a script may read it there."""
+        return f"{self.prefix}{{alarm-rules}}"
 
     def catalogue_group(self, group: int) -> str:
         """The common start of the keys of one group of catalogue shards, hash tag included

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from ev_api.__about__ import __version__
-from ev_api.auth import require_api_key
+from ev_api.auth import require_admin_key, require_api_key
 from ev_api.deps import Resources, enforce_rate_limit, get_settings, resolve_settings
 from ev_api.errors import InternalErrors, install_error_handlers
 from ev_api.limiter import RateLimiter
@@ -26,6 +26,7 @@ from ev_api.live_fanout import LiveFanout
 from ev_api.metrics import ApiMetrics, MetricsMiddleware
 from ev_api.routes import (
     aggregate,
+    alarm_rules,
     alarms,
     export,
     fleet_aggregate,
@@ -37,7 +38,7 @@ from ev_api.routes import (
 from ev_api.routes import catalogue as fleet
 from ev_api.settings import Settings
 from ev_api.storage_client import pubsub_client, redis_client
-from ev_storage import AlarmReader, CatalogueReader, ReadingReader
+from ev_storage import AlarmReader, AlarmRulesStore, CatalogueReader, KeyLayout, ReadingReader
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,11 @@ TAGS = [
         "name": "catalogue",
         "description": "The fleet: which sensors exist, how many, and their readings aggregated "
         "over many sensors.",
+    },
+    {
+        "name": "alarms",
+        "description": "The alarm rules in force; reading and replacing them needs an admin key "
+        "(API_ADMIN_KEYS).",
     },
     {"name": "health", "description": "Liveness and readiness; never needs a key."},
 ]
@@ -89,7 +95,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     # Names and switches only: never the password or the API keys.
     log.info(
         "ev-api %s: Redis %s:%s db %s (TLS %s, password %s), key prefix %r, %s sensor types, "
-        "authentication %s (%d keys), rate limit %s",
+        "authentication %s (%d keys, %d admin keys), %d alarm rules from the file, rate limit %s",
         __version__,
         settings.redis.host,
         settings.redis.port,
@@ -100,6 +106,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         len(catalogue),
         "on" if settings.auth_enabled else "off",
         len(settings.api_keys),
+        len(settings.api_admin_keys),
+        len(settings.alarm_rules().rules) + len(settings.alarm_rules().stale),
         _describe_limit(settings),
     )
     if app.state.freeze_gc:
@@ -115,6 +123,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
                 limiter=limiter,
                 catalogue_reader=catalogue_reader,
                 alarm_reader=AlarmReader(client, settings.storage()),
+                alarm_rules_store=AlarmRulesStore(client, KeyLayout(settings.redis.key_prefix)),
             )
         }
     finally:
@@ -145,6 +154,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         sensors.router,
         fleet.router,
         fleet_aggregate.router,
+        alarm_rules.router,
     )
     for router in (*routers, live.router):
         _summaries_from_docstrings(router)
@@ -162,6 +172,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.include_router(
         fleet_aggregate.router, prefix=API_PREFIX, dependencies=_guards(app.state.settings)
     )
+    app.include_router(
+        alarm_rules.router, prefix=API_PREFIX, dependencies=_admin_guards(app.state.settings)
+    )
     app.include_router(live.router, prefix=API_PREFIX)
     # Metrics label requests by route template, which needs each router's prefix.
     api_metrics.routes.add(health.router)
@@ -171,6 +184,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     api_metrics.routes.add(sensors.router, API_PREFIX)
     api_metrics.routes.add(fleet.router, API_PREFIX)
     api_metrics.routes.add(fleet_aggregate.router, API_PREFIX)
+    api_metrics.routes.add(alarm_rules.router, API_PREFIX)
     api_metrics.routes.add(live.router, API_PREFIX)
     # Inside the metrics, so that they count the 500 it answers.
     app.add_middleware(InternalErrors)
@@ -186,6 +200,15 @@ def _guards(settings: Settings) -> list[Any]:
     guards = []
     if settings.auth_enabled:
         guards.append(Depends(require_api_key))
+    if settings.rate_limit_per_minute:
+        guards.append(Depends(enforce_rate_limit))
+    return guards
+
+
+def _admin_guards(settings: Settings) -> list[Any]:
+    """The alarm rules routes' checks: an admin key always (403 when the server has none),
+    then the same rate limit as every route."""
+    guards = [Depends(require_admin_key)]
     if settings.rate_limit_per_minute:
         guards.append(Depends(enforce_rate_limit))
     return guards

@@ -1,4 +1,5 @@
-"""API-key authentication: header ``X-API-Key`` (WebSockets may use ``?api_key=``).
+"""API-key authentication: header ``X-API-Key`` (WebSockets may use ``?api_key=``), and the
+admin keys (``API_ADMIN_KEYS``) that the alarm rules routes require.
 
 Authentication is a dependency of its own, so the rate limit (:mod:`ev_api.deps`) sits beside it
 on the router, after it.
@@ -22,9 +23,18 @@ from ev_api.deps import SettingsDep
 api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
     scheme_name="ApiKey",
-    description="One of the keys in API_KEYS. Not needed when the server runs without API_KEYS.",
+    description="One of the keys in API_KEYS (or API_ADMIN_KEYS). Not needed when the server "
+    "runs without API_KEYS.",
     auto_error=False,
 )
+admin_key_header = APIKeyHeader(
+    name=API_KEY_HEADER,
+    scheme_name="AdminKey",
+    description="One of the keys in API_ADMIN_KEYS: the alarm rules routes need one.",
+    auto_error=False,
+)
+ADMIN_API_OFF = "the alarm rules API is off: the server has no API_ADMIN_KEYS"
+ADMIN_KEY_NEEDED = "this route needs an admin key (API_ADMIN_KEYS); the key given is not one"
 
 
 def key_accepted(given: str | None, keys: tuple[SecretStr, ...]) -> bool:
@@ -45,11 +55,31 @@ async def require_api_key(
     settings: SettingsDep,
     api_key: Annotated[str | None, Security(api_key_header)],
 ) -> None:
-    """401 unless the request carries an accepted ``X-API-Key`` (when keys are configured)."""
-    if key_accepted(api_key, settings.api_keys):
+    """401 unless the request carries an accepted ``X-API-Key`` (when keys are configured);
+    an admin key is accepted too."""
+    if key_accepted(api_key, settings.accepted_keys):
         return
+    raise _unauthorized(api_key)
+
+
+async def require_admin_key(
+    settings: SettingsDep,
+    api_key: Annotated[str | None, Security(admin_key_header)],
+) -> None:
+    """401 without a key or with an unknown one (as every route), 403 with a key that is not an
+    admin key, and 403 for everyone when the server has no admin keys."""
+    if not settings.api_admin_keys:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=ADMIN_API_OFF)
+    if api_key is not None and key_accepted(api_key, settings.api_admin_keys):
+        return
+    if api_key is not None and settings.api_keys and key_accepted(api_key, settings.api_keys):
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=ADMIN_KEY_NEEDED)
+    raise _unauthorized(api_key)
+
+
+def _unauthorized(api_key: str | None) -> HTTPException:
     detail = "missing X-API-Key header" if api_key is None else "invalid API key"
-    raise HTTPException(
+    return HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED,
         detail=detail,
         headers={"WWW-Authenticate": "ApiKey"},

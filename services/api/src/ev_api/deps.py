@@ -19,7 +19,7 @@ from ev_api.live_fanout import LiveFanout
 from ev_api.settings import Settings
 from ev_schemas import Catalogue
 from ev_service import load_settings
-from ev_storage import AlarmReader, CatalogueReader, ReadingReader
+from ev_storage import AlarmReader, AlarmRulesStore, CatalogueReader, ReadingReader
 
 
 @lru_cache
@@ -59,6 +59,8 @@ class Resources:
     catalogue_reader: CatalogueReader | None = None
     #: A sensor's alarms (GET /sensor/{id}/alarms, POST /alarms/{id}/ack).
     alarm_reader: AlarmReader | None = None
+    #: The rule set stored through /alarm-rules.
+    alarm_rules_store: AlarmRulesStore | None = None
 
 
 def get_resources(connection: HTTPConnection) -> Resources:

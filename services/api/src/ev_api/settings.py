@@ -8,7 +8,7 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from ev_service import SERVICE_CONFIG, LoggingVars, RetentionVar, SensorTypesVar
+from ev_service import SERVICE_CONFIG, AlarmRulesVar, LoggingVars, RetentionVar
 from ev_service.redis_env import REDIS
 from ev_storage import RedisSettings, StorageSettings
 
@@ -20,7 +20,7 @@ def _split_commas(value: object) -> object:
     return value
 
 
-class Settings(SensorTypesVar, RetentionVar, LoggingVars):
+class Settings(AlarmRulesVar, RetentionVar, LoggingVars):
     """Every setting of the service; unknown environment variables are ignored."""
 
     model_config = SERVICE_CONFIG | SettingsConfigDict(frozen=True)
@@ -37,6 +37,10 @@ class Settings(SensorTypesVar, RetentionVar, LoggingVars):
     route and status, and the line costs about 10% of the API's throughput"""
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     """comma-separated API keys; unset: no authentication"""
+    api_admin_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    """comma-separated admin keys, the only ones that may read and replace the alarm rules
+    (`/api/v1/alarm-rules`); also accepted wherever an `API_KEYS` key is; unset: the rules API
+    answers 403"""
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     """comma-separated addresses or networks (CIDR, or `*`) of reverse proxies whose
     `X-Forwarded-For`/`-Proto` are believed (uvicorn's `forwarded_allow_ips`); unset: ignored,
@@ -67,7 +71,7 @@ class Settings(SensorTypesVar, RetentionVar, LoggingVars):
     """with Redis down: allow and log (`true`) or answer 503 (`false`); a Redis that hangs is a
     503 either way, after one `REDIS_SOCKET_TIMEOUT_S`"""
 
-    @field_validator("api_keys", "trusted_proxies", mode="before")
+    @field_validator("api_keys", "api_admin_keys", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)
@@ -98,6 +102,11 @@ class Settings(SensorTypesVar, RetentionVar, LoggingVars):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
+
+    @property
+    def accepted_keys(self) -> tuple[SecretStr, ...]:
+        """The keys the `/api/v1` routes accept: API_KEYS and API_ADMIN_KEYS (none: all open)."""
+        return (*self.api_keys, *self.api_admin_keys) if self.api_keys else ()
 
     def storage(self) -> StorageSettings:
         """What ev-storage needs to know: the key prefix and the history retention."""

@@ -10,13 +10,13 @@ from pathlib import Path
 from pydantic import Field
 
 from ev_messaging import AmqpSettings
-from ev_service import SERVICE_CONFIG, LoggingVars, RetentionVar
+from ev_service import SERVICE_CONFIG, AlarmRulesVar, LoggingVars, RetentionVar
 from ev_service.amqp_env import RABBITMQ, TopologyVars
 from ev_service.redis_env import REDIS
 from ev_storage import RedisSettings, StorageSettings
 
 
-class ConsumerSettings(TopologyVars, RetentionVar, LoggingVars):
+class ConsumerSettings(TopologyVars, AlarmRulesVar, RetentionVar, LoggingVars):
     """Environment variables of the consumer."""
 
     model_config = SERVICE_CONFIG

@@ -60,7 +60,7 @@ async def live_sensor(
     """Push the sensor's latest readings, then each newly stored reading, as JSON text."""
     await websocket.accept()
     try:
-        if not websocket_key_accepted(websocket, settings.api_keys):
+        if not websocket_key_accepted(websocket, settings.accepted_keys):
             raise _Close(status.WS_1008_POLICY_VIOLATION, "missing or invalid API key")
         unknown = unknown_query_names(websocket)
         if unknown:
