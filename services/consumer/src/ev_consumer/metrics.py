@@ -156,6 +156,15 @@ class _StatsCollector:
         moved.add_metric(["expired"], pipeline.expired)
         moved.add_metric(["conflict"], pipeline.conflicts)
         yield moved
+        alarms = CounterMetricFamily(
+            "ev_consumer_alarm_transitions",
+            "Alarm transitions made by the stored readings, by kind: raised, cleared, revised "
+            "(a late reading changed a past episode's times) or retracted (it never happened)",
+            labels=["kind"],
+        )
+        for kind in ("raised", "cleared", "revised", "retracted"):
+            alarms.add_metric([kind], pipeline.alarm_transitions[kind])
+        yield alarms
         yield GaugeMetricFamily(
             "ev_consumer_loop_stalled_seconds",
             "Seconds since the run loop last went round: the liveness signal (well under a "

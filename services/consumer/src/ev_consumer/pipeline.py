@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ev_consumer.alarm_rules import AlarmRulesSource
 from ev_messaging import Delivery, Fatal, Rejection, Retry, sensor_type_from_routing_key
 from ev_schemas import InvalidReading, Reading, ReadingValidator, shown
 from ev_storage import (
+    AlarmTransition,
     ReadingWriter,
     StorageError,
     StorageRefused,
@@ -43,6 +46,8 @@ class PipelineStats:
     conflicts: int = 0
     invalid: int = 0
     storage_retries: int = 0
+    #: Alarm transitions made by the writes, by kind (raised, cleared, revised, retracted).
+    alarm_transitions: Counter[str] = field(default_factory=Counter)
 
 
 class ReadingPipeline:
@@ -52,9 +57,15 @@ class ReadingPipeline:
     batch unacknowledged and try it again later: nothing is acknowledged before it is stored.
     """
 
-    def __init__(self, validator: ReadingValidator, writer: ReadingWriter) -> None:
+    def __init__(
+        self,
+        validator: ReadingValidator,
+        writer: ReadingWriter,
+        alarm_rules: AlarmRulesSource | None = None,
+    ) -> None:
         self._validator = validator
         self._writer = writer
+        self._alarm_rules = alarm_rules
         self.stats = PipelineStats()
 
     def __call__(self, deliveries: Sequence[Delivery]) -> list[Rejection]:
@@ -67,6 +78,8 @@ class ReadingPipeline:
                 rejections.append(Rejection(delivery, exc.reason))
         aside: list[tuple[Delivery, Reading, str]] = []
         if parsed:
+            if self._alarm_rules is not None:
+                self._alarm_rules.refresh(self._writer)
             try:
                 outcomes = self._writer.store_many([reading for _, reading in parsed])
             except StorageError as exc:
@@ -84,6 +97,7 @@ class ReadingPipeline:
                 self.stats.storage_retries += 1
                 raise Retry(str(exc)) from exc
             self._count(outcomes)
+            self._report(self._writer.last_transitions)
             aside = [
                 (delivery, reading, _MOVED_ASIDE[outcome])
                 for (delivery, reading), outcome in zip(parsed, outcomes, strict=True)
@@ -124,6 +138,24 @@ class ReadingPipeline:
                 f"routing key {shown(delivery.routing_key)} is not ev.sensor.<sensor_type>"
             )
         return self._validator.parse(delivery.body, expected_type=expected)
+
+    def _report(self, transitions: Sequence[AlarmTransition]) -> None:
+        """Count and log the alarm transitions the batch's writes made (docs/alarms.md)."""
+        for transition in transitions:
+            self.stats.alarm_transitions[transition.kind] += 1
+            log.info(
+                "alarm %s",
+                transition.kind,
+                extra={
+                    "sensor_id": transition.sensor_id,
+                    "sensor_type": transition.sensor_type,
+                    "rule": transition.rule_id,
+                    "severity": transition.severity,
+                    "began_ms": transition.began_ms,
+                    "raised_ms": transition.raised_ms,
+                    "cleared_ms": transition.cleared_ms,
+                },
+            )
 
     def _count(self, outcomes: Sequence[WriteOutcome]) -> None:
         for outcome in outcomes:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from types import FrameType
 
+from ev_consumer.alarm_rules import AlarmRulesSource
 from ev_consumer.heartbeat import Heartbeat
 from ev_consumer.metrics import ConsumerMetrics
 from ev_consumer.pipeline import ReadingPipeline
@@ -29,6 +30,7 @@ from ev_messaging import TlsVerificationFailed as BrokerCertificateRejected
 from ev_schemas import ReadingValidator
 from ev_service import ConfigurationError, configure_logging, load_settings
 from ev_storage import (
+    KeyLayout,
     ReadingWriter,
     StorageRefused,
     StorageUnavailable,
@@ -51,7 +53,11 @@ def build_consumer(
         catalogue=settings.catalogue(),
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
     )
-    pipeline = ReadingPipeline(validator, ReadingWriter(client, settings.storage()))
+    storage = settings.storage()
+    rules = AlarmRulesSource(
+        client, KeyLayout(storage.key_prefix), settings.alarm_rules(), settings.catalogue()
+    )
+    pipeline = ReadingPipeline(validator, ReadingWriter(client, storage), rules)
     consumer = BatchConsumer(
         settings.amqp("ev-consumer"),
         settings.topology(),
