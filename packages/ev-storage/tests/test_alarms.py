@@ -185,3 +185,55 @@ def test_rules_apply_by_sensor_prefix_and_type(redis_client: redis.Redis, key_pr
         ("car_1", "low-bat", "warning")
     ]
     assert not redis_client.exists(writer.keys.alarms("car_2"))
+
+
+def _index(client: redis.Redis, writer: ReadingWriter, which: str) -> set[str]:
+    from ev_storage.alarm_index import alarm_group
+
+    found: set[str] = set()
+    for sensor in ("ev_idx", "ev_idx2"):
+        key = writer.keys.alarm_index(alarm_group(sensor), which)
+        found |= {m.decode() for m in client.zrange(key, 0, -1)}  # type: ignore[union-attr]
+    return found
+
+
+def test_the_fleet_index_follows_the_episodes(redis_client: redis.Redis, key_prefix: str) -> None:
+    rule = Rule("hot", above=100.0)
+    writer = ReadingWriter(redis_client, StorageSettings(key_prefix=key_prefix), [rule])
+    writer.store_many([_speed(0, 120.0, "ev_idx"), _speed(0, 130.0, "ev_idx2")])
+    began = T0_MS
+    ids = {f"ev_idx~speed~hot~{began}", f"ev_idx2~speed~hot~{began}"}
+    assert _index(redis_client, writer, "all") == ids
+    assert _index(redis_client, writer, "active") == ids
+    writer.store_many([_speed(1000, 50.0, "ev_idx")])  # cleared
+    assert _index(redis_client, writer, "active") == {f"ev_idx2~speed~hot~{began}"}
+    writer.store_many([_speed(500, 50.0, "ev_idx2")])  # late and calm: ev_idx2's stays (0 raised)
+    assert not redis_client.hexists(writer.keys.alarms("ev_idx"), "pending")
+
+
+def test_a_writer_dying_before_indexing_is_made_good_by_the_next_call(
+    redis_client: redis.Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ev_storage import StorageUnavailable
+    from ev_storage.alarm_index import AlarmIndex
+
+    rule = Rule("hot", above=100.0)
+    settings = StorageSettings(key_prefix=key_prefix)
+    dying = ReadingWriter(redis_client, settings, [rule])
+
+    def fail(self: AlarmIndex, drained: object) -> None:
+        raise StorageUnavailable("connection lost")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AlarmIndex, "apply", fail)
+        with pytest.raises(StorageUnavailable):
+            dying.store_many([_speed(0, 120.0, "ev_idx")])
+    assert redis_client.hexists(dying.keys.alarms("ev_idx"), "pending")
+    assert _index(redis_client, dying, "all") == set()
+    # The batch is redelivered (unacknowledged): a duplicate now, but the pending transition
+    # comes back with it and is indexed; the episode itself was stored once.
+    fresh = ReadingWriter(redis_client, settings, [rule])
+    fresh.store_many([_speed(0, 120.0, "ev_idx")])
+    assert fresh.last_transitions == []
+    assert _index(redis_client, fresh, "active") == {f"ev_idx~speed~hot~{T0_MS}"}
+    assert not redis_client.hexists(fresh.keys.alarms("ev_idx"), "pending")

@@ -17,9 +17,11 @@
 -- that neither triggers nor lies in an episode (after which the rule is inactive with no run),
 -- and the episodes from there on are replaced by the re-walk's. So the episodes depend on the
 -- set of stored readings only, never on their order.
--- Each transition is returned after the outcomes, as "<kind>|<type>|<rule>|<began>|<raised>|
--- <cleared>|<severity>|<at>" (kind: raised, cleared, revised: a past episode's times changed,
--- retracted: a late reading showed it never happened), and published on the alarm channel.
+-- Each transition, as "<kind>|<type>|<rule>|<began>|<raised>|<cleared>|<severity>|<at>" (kind:
+-- raised, cleared, revised: a past episode's times changed, retracted: a late reading showed it
+-- never happened), is published on the alarm channel and kept pending in the hash (field
+-- "pending", one per line) until the writer has indexed it. After the outcomes the script
+-- returns the number of new transitions, then every pending one (the new ones last).
 
 local rules_by_type = {}
 for r = 0, (rule_count or 0) - 1 do
@@ -207,7 +209,7 @@ end
 local function evaluate_alarms(stored)
     local out = {}
     if not alarm_key then
-        return out
+        return 0, out
     end
     local now = redis.call('TIME')
     local at = string.format('%d', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
@@ -358,5 +360,21 @@ local function evaluate_alarms(stored)
     for _, text in ipairs(out) do
         redis.call('PUBLISH', alarm_channel, text)
     end
-    return out
+    -- Transitions stay pending in the hash until the writer has put them in the fleet's alarm
+    -- index (and acknowledged them, ack_pending.lua): any later call for this sensor returns
+    -- the ones still pending, so a writer that died in between is made good by the next.
+    local pending = redis.call('HGET', alarm_key, 'pending')
+    local lines = {}
+    if pending then
+        for line in string.gmatch(pending, '[^\n]+') do
+            lines[#lines + 1] = line
+        end
+    end
+    if #out > 0 then
+        for _, text in ipairs(out) do
+            lines[#lines + 1] = text
+        end
+        redis.call('HSET', alarm_key, 'pending', table.concat(lines, '\n'))
+    end
+    return #out, lines
 end

@@ -119,6 +119,21 @@ class KeyLayout:
         so it lives in one slot like any single key, and a script may read it there."""
         return f"{self.prefix}{{alarm-rules}}"
 
+    def alarm_index(self, group: int, which: str) -> str:
+        """A group's sorted set of the fleet's alarms (score: began ms, member: alarm id):
+        ``all`` of them, or the ``active`` ones; 64 groups (``{a:<g>}``) over slots and nodes."""
+        if which not in ("all", "active"):
+            raise InvalidKey(f"alarm index must be 'all' or 'active', not {which!r}")
+        if (
+            isinstance(group, bool)
+            or not isinstance(group, int)
+            or not 0 <= group < CATALOGUE_GROUPS
+        ):
+            raise InvalidKey(
+                f"alarm group must be an integer 0-{CATALOGUE_GROUPS - 1}, not {group!r}"
+            )
+        return f"{self.prefix}alarms:{{a:{group}}}:{which}"
+
     def catalogue_group(self, group: int) -> str:
         """The common start of the keys of one group of catalogue shards, hash tag included
         (``{c:<g>}``: a group lives in one slot, the 64 groups spread over slots and nodes)."""

@@ -33,9 +33,14 @@ for i = 1, readings do
     end
 end
 flush_rollups()
--- Then the alarm rules over what was stored (alarms.lua): their transitions follow the outcomes.
-for _, text in ipairs(evaluate_alarms(stored)) do
-    outcomes[#outcomes + 1] = text
+-- Then the alarm rules over what was stored (alarms.lua): after the outcomes, the number of new
+-- transitions and every pending one (with rules only).
+if alarm_key then
+    local new, pending = evaluate_alarms(stored)
+    outcomes[#outcomes + 1] = new
+    for _, text in ipairs(pending) do
+        outcomes[#outcomes + 1] = text
+    end
 end
 return outcomes
 

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from ev_schemas import Reading, timestamp_ms
+from ev_storage.alarm_index import AlarmIndex
 from ev_storage.alarm_transitions import AlarmTransition, ScriptRule, applicable, rule_args
 from ev_storage.catalogue import CatalogueIndex, IndexEntry
 from ev_storage.clients import SyncClient
@@ -91,6 +92,7 @@ class ReadingWriter:
             "1" if settings.history_rollups else "0",
         )
         self._catalogue = CatalogueIndex(client, self._keys, settings.catalogue_shards)
+        self._alarm_index = AlarmIndex(client, self._keys, settings.retention_ms)
         # Keys are checked and formatted once per sensor (and type), not once per reading.
         self._sensor_cache: dict[str, tuple[str, str]] = {}
         self._type_cache: dict[tuple[str, str], tuple[str, str]] = {}
@@ -138,13 +140,19 @@ class ReadingWriter:
         outcomes: list[WriteOutcome] = [WriteOutcome.STORED] * len(readings)
         entries: list[IndexEntry] = []
         transitions: list[AlarmTransition] = []
+        drained: dict[str, tuple[list[str], list[AlarmTransition]]] = {}
         for call, reply in zip(grouped, replies, strict=True):
             if not isinstance(reply, list) or len(reply) < 2 * len(call.indices):
                 raise StorageError(f"unexpected reply from the write script: {reply!r:.200}")
-            sensor_id = readings[call.indices[0]].sensor_id
-            transitions += (
-                AlarmTransition.parse(sensor_id, raw) for raw in reply[2 * len(call.indices) :]
-            )
+            if call.rules:
+                sensor_id = readings[call.indices[0]].sensor_id
+                new, lines = _pending(reply[2 * len(call.indices) :])
+                parsed = [AlarmTransition.parse(sensor_id, line) for line in lines]
+                if new:
+                    transitions += parsed[-new:]
+                if lines:
+                    # The newest call's view of the sensor's pending transitions is complete.
+                    drained[sensor_id] = (lines, parsed)
             for n, index in enumerate(call.indices):
                 outcomes[index] = outcome = _outcome(reply[2 * n])
                 if outcome is not WriteOutcome.EXPIRED:
@@ -160,6 +168,9 @@ class ReadingWriter:
                         )
                     )
         self._catalogue.update(entries)
+        # Before returning, so before the caller acknowledges: a writer that dies here leaves
+        # them pending, and the next call for the sensor (a redelivery too) returns them again.
+        self._alarm_index.apply(drained)
         self.last_transitions = transitions
         return outcomes
 
@@ -200,7 +211,7 @@ class ReadingWriter:
                     )
                 if applying:
                     keys.append(self._keys.alarms(sensor_id))
-                calls.append(_Call(chunk, keys, args))
+                calls.append(_Call(chunk, keys, args, bool(applying)))
         return calls
 
     def _sensor_rules(self, sensor_id: str) -> list[ScriptRule]:
@@ -244,6 +255,20 @@ class _Call:
     indices: list[int]
     keys: list[str]
     args: list[str | bytes]
+    #: Alarm rules went with the call: its reply carries the pending transitions.
+    rules: bool = False
+
+
+def _pending(tail: list[Any]) -> tuple[int, list[str]]:
+    """The number of new transitions and every pending one, from the reply after the outcomes."""
+    try:
+        new = int(tail[0])
+        lines = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in tail[1:]]
+    except (IndexError, TypeError, ValueError, UnicodeDecodeError):
+        raise StorageError(f"unexpected alarm reply from the write script: {tail!r:.200}") from None
+    if not 0 <= new <= len(lines):
+        raise StorageError(f"unexpected alarm reply from the write script: {tail!r:.200}")
+    return new, lines
 
 
 def _expiry(reply: Any) -> int:
