@@ -15,8 +15,15 @@ import redis
 import redis.asyncio.cluster
 import redis.cluster
 
-from ev_schemas import AggregationPlan, Reading, default_catalogue
-from ev_storage import ReadingReader, ReadingWriter, StorageSettings, WriteOutcome
+from ev_schemas import AggregationPlan, AlarmRule, Reading, default_catalogue
+from ev_storage import (
+    AlarmFilter,
+    AlarmReader,
+    ReadingReader,
+    ReadingWriter,
+    StorageSettings,
+    WriteOutcome,
+)
 from ev_storage.aggregate import aggregate_history
 from ev_storage.writer import script_source
 from tests.cluster.redis_cluster import PrivateRedisCluster
@@ -205,3 +212,28 @@ async def test_aggregates_through_rollups_match_every_reading_on_every_master(
     fields = await async_cluster_client.hkeys(writer.keys.history(SENSORS[0], "battery"))
     assert b"rollups" in fields
     assert any(name.startswith(b"q") for name in fields)
+
+
+async def test_alarms_and_their_fleet_index_on_every_master(
+    async_cluster_client: redis.asyncio.cluster.RedisCluster,
+    cluster_client: redis.cluster.RedisCluster,
+    storage_settings: StorageSettings,
+) -> None:
+    """The episodes live in each sensor's slot, the fleet index in 64 groups over the slots:
+    a page of the fleet's alarms gathers them from all three masters, newest first."""
+    rule = AlarmRule.model_validate({"id": "low", "sensor_type": "battery", "below": 20})
+    writer = ReadingWriter(cluster_client, storage_settings, [rule])
+    for n, sensor in enumerate(SENSORS):
+        writer.store_many([reading(sensor, n, 10.0), reading(sensor, 100 + n, 50.0)])
+    assert len(writer.last_transitions) == 2  # the last sensor's: raised, then cleared
+    alarms = AlarmReader(async_cluster_client, storage_settings)
+    page, cursor = await alarms.fleet_alarms(AlarmFilter(), limit=4)
+    ids = [alarm.alarm_id for alarm in page]
+    while cursor is not None:
+        page, cursor = await alarms.fleet_alarms(AlarmFilter(), limit=4, cursor=cursor)
+        ids += [alarm.alarm_id for alarm in page]
+    began = int(T0.timestamp() * 1000)
+    assert ids == [f"{s}~battery~low~{began + n * 1000}" for n, s in enumerate(SENSORS)][::-1]
+    assert (await alarms.fleet_alarms(AlarmFilter(state="active")))[0] == []
+    (first,) = await alarms.sensor_alarms(SENSORS[0])
+    assert (first.state, first.cleared) == ("cleared", T0 + timedelta(seconds=100))

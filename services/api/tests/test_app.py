@@ -42,6 +42,7 @@ def test_openapi_lists_the_routes(openapi: dict[str, Any]) -> None:
         f"{SENSOR}/summary",
         f"{SENSOR}/alarms",
         f"{SENSOR}/{{sensor_type}}",
+        "/api/v1/alarms",
         "/api/v1/alarms/{alarm_id}/ack",
         "/api/v1/sensors",
         "/api/v1/sensors/count",

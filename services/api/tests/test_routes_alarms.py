@@ -141,6 +141,7 @@ def test_bad_acknowledgements(
     ("method", "path"),
     [
         ("GET", "/api/v1/sensor/ev_001/alarms"),
+        ("GET", "/api/v1/alarms"),
         ("POST", "/api/v1/alarms/ev_001~battery~battery-low~1/ack"),
     ],
 )
@@ -162,8 +163,76 @@ def test_openapi_documents_the_routes_with_examples(client: TestClient) -> None:
     for parameter in listing["parameters"]:
         assert parameter.get("examples") or parameter["schema"].get("examples"), parameter
         assert parameter.get("description"), parameter
+    fleet = paths["/api/v1/alarms"]["get"]
+    for parameter in fleet["parameters"]:
+        assert parameter.get("description"), parameter
+        if parameter["name"] != "cursor":
+            assert parameter.get("examples") or parameter["schema"].get("examples"), parameter
     ack = paths["/api/v1/alarms/{alarm_id}/ack"]["post"]
     assert set(ack["responses"]) == {"200", "401", "404", "422", "503"}
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     assert schemas["Alarm"]["examples"]
     assert schemas["AlarmAck"]["examples"]
+
+
+@pytest.fixture
+def fleet_alarms(redis_client: redis.Redis, key_prefix: str) -> dict[str, list[str]]:
+    """bus_00 .. bus_24 and car_0 .. car_4: each a cleared motor alarm (began at n s) and an
+    active one (began at 1000 + n s); the alarm ids by state."""
+    writer = ReadingWriter(redis_client, StorageSettings(key_prefix=key_prefix), RULES[:1])
+    sensors = [f"bus_{n:02d}" for n in range(25)] + [f"car_{n}" for n in range(5)]
+    for n, sensor in enumerate(sensors):
+        temps = [(n, 130), (n + 60, 130), (n + 120, 80), (1000 + n, 130), (1060 + n, 130)]
+        writer.store_many([reading("temperature", s, v, sensor) for s, v in temps])
+    began = 1706788800000
+    return {
+        "cleared": [f"{s}~temperature~motor-hot~{began + n * 1000}" for n, s in enumerate(sensors)],
+        "active": [
+            f"{s}~temperature~motor-hot~{began + (1000 + n) * 1000}" for n, s in enumerate(sensors)
+        ],
+    }
+
+
+def _pages(client: TestClient, query: str) -> list[str]:
+    ids, cursor = [], None
+    while True:
+        url = f"/api/v1/alarms?{query}" + (f"&cursor={cursor}" if cursor else "")
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        ids += [item["alarm_id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+def test_the_fleets_alarms_newest_first_in_pages(
+    client: TestClient, fleet_alarms: dict[str, list[str]]
+) -> None:
+    every = fleet_alarms["active"][::-1] + fleet_alarms["cleared"][::-1]
+    assert _pages(client, "limit=7") == every
+    assert _pages(client, "limit=1000") == every
+    assert _pages(client, "state=active&limit=4") == fleet_alarms["active"][::-1]
+    assert _pages(client, "state=cleared&limit=9") == fleet_alarms["cleared"][::-1]
+    cars = [alarm for alarm in every if alarm.startswith("car_")]
+    assert _pages(client, "prefix=car_&limit=3") == cars
+    assert _pages(client, "severity=critical&rule=motor-hot&sensor_type=temperature") == every
+    assert _pages(client, "severity=info") == []
+    assert _pages(client, "sensor_type=battery") == []
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("state=open", "state"),
+        ("prefix=a%20b", "prefix"),
+        ("cursor=!!", "cursor"),
+        ("cursor=bm90LWEtY3Vyc29y", "cursor"),
+    ],
+)
+def test_fleet_listing_parameters_are_checked(client: TestClient, query: str, field: str) -> None:
+    response = client.get(f"/api/v1/alarms?{query}")
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][-1] == field

@@ -61,6 +61,23 @@ class SensorAlarms(BaseModel):
     items: list[Alarm]
 
 
+class AlarmPage(BaseModel):
+    """A page of the fleet's alarms, newest first; pass ``next_cursor`` back to continue."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_ALARM], "next_cursor": None}]}
+    )
+
+    items: list[Alarm]
+    next_cursor: str | None = Field(
+        description="Opaque; null on the last page.",
+        examples=[
+            None,
+            "MTcwNjc4ODgzMDAwMDpldl8wMDF-dGVtcGVyYXR1cmV-bW90b3ItaG90fjE3MDY3ODg4MzAwMDA",
+        ],
+    )
+
+
 class AlarmAck(BaseModel):
     """Who acknowledges an alarm (it stays active until it clears)."""
 

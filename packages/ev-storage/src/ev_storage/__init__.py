@@ -5,7 +5,7 @@ Takes clients and settings from the caller; never reads the environment, never c
 
 from ev_storage.__about__ import __version__
 from ev_storage.aggregate import aggregate_history
-from ev_storage.alarm_reader import AlarmId, AlarmReader
+from ev_storage.alarm_reader import AlarmFilter, AlarmId, AlarmReader
 from ev_storage.alarm_rules_store import AlarmRulesStore, read_stored_rules
 from ev_storage.alarm_transitions import AlarmTransition
 from ev_storage.catalogue import CatalogueIndex, IndexEntry
@@ -64,6 +64,7 @@ from ev_storage.tls import redis_tls_options
 from ev_storage.writer import ReadingWriter, WriteOutcome
 
 __all__ = [
+    "AlarmFilter",
     "AlarmId",
     "AlarmReader",
     "AlarmTransition",

@@ -14,8 +14,9 @@ from typing import Any
 
 from ev_schemas import Alarm, from_epoch_ms
 from ev_storage.clients import AsyncClient
+from ev_storage.cursor import decode_alarm_cursor, encode_alarm_cursor
 from ev_storage.errors import InvalidArgument, StorageError, redis_errors_translated
-from ev_storage.keys import KeyLayout, check_sensor_id
+from ev_storage.keys import CATALOGUE_GROUPS, KeyLayout, check_sensor_id
 from ev_storage.scripts import run_scripts_async
 from ev_storage.settings import StorageSettings
 
@@ -72,6 +73,30 @@ class AlarmId:
         return f"{self.sensor_type}|{self.rule_id}|{self.began_ms}"
 
 
+@dataclass(frozen=True, slots=True)
+class AlarmFilter:
+    """Which alarms a fleet listing shows (None: any)."""
+
+    state: str | None = None
+    severity: str | None = None
+    prefix: str = ""
+    sensor_type: str | None = None
+    rule: str | None = None
+
+    def admits_id(self, alarm_id: str) -> bool:
+        sensor_id, sensor_type, rule, _ = alarm_id.split("~")
+        return (
+            sensor_id.startswith(self.prefix)
+            and (self.sensor_type is None or sensor_type == self.sensor_type)
+            and (self.rule is None or rule == self.rule)
+        )
+
+    def admits(self, alarm: Alarm) -> bool:
+        return (self.state is None or alarm.state == self.state) and (
+            self.severity is None or alarm.severity == self.severity
+        )
+
+
 class AlarmReader:
     """A sensor's alarms, and acknowledgements (asynchronous; the client is the caller's)."""
 
@@ -92,6 +117,92 @@ class AlarmReader:
         ]
         found.sort(key=lambda alarm: (alarm.began, alarm.alarm_id), reverse=True)
         return found
+
+    async def fleet_alarms(
+        self,
+        where: AlarmFilter,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[Alarm], str | None]:
+        """A page of the fleet's alarms, newest first (by began, then alarm id), and the cursor
+        after it (None on the last page), from the fleet's alarm index (``alarm_index``).
+
+        Id prefix, type and rule filter the index members; state and severity the episodes
+        read for them, round after round (each asking more of every group) until the page is
+        full or the index is exhausted.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidArgument(f"limit must be a positive integer, got {limit!r}")
+        after = None if cursor is None else decode_alarm_cursor(cursor)
+        which = "active" if where.state == "active" else "all"
+        keys = [self._keys.alarm_index(group, which) for group in range(CATALOGUE_GROUPS)]
+        found: list[Alarm] = []
+        want = limit + 1
+        while True:
+            candidates, exhausted = await self._candidates(keys, after, want * 2)
+            members = [m for m in candidates if where.admits_id(m[1])]
+            alarms = await self._episodes(members)
+            for (began, member), alarm in zip(members, alarms, strict=True):
+                after = (began, member)
+                if alarm is not None and where.admits(alarm):
+                    found.append(alarm)
+                    if len(found) == want:
+                        break
+            if len(found) == want or exhausted or not candidates:
+                break
+            after = candidates[-1]
+        more = len(found) > limit
+        page = found[:limit]
+        last = page[-1] if page else None
+        next_cursor = (
+            encode_alarm_cursor(int(last.began.timestamp() * 1000), last.alarm_id)
+            if more and last is not None
+            else None
+        )
+        return page, next_cursor
+
+    async def _candidates(
+        self, keys: list[str], after: tuple[int, str] | None, count: int
+    ) -> tuple[list[tuple[int, str]], bool]:
+        """The next ``count`` index members after ``after`` over every group, newest first,
+        and whether every group is exhausted by them."""
+        top = "+inf" if after is None else str(after[0])
+        with redis_errors_translated():
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.zrevrangebyscore(key, top, "-inf", start=0, num=count + 64, withscores=True)
+            replies: list[list[tuple[bytes, float]]] = await pipe.execute()
+        merged: list[tuple[int, str]] = []
+        exhausted = True
+        for reply in replies:
+            items = [(int(score), name.decode()) for name, score in reply]
+            if after is not None:
+                items = [item for item in items if (item[0], item[1]) < after]
+            if len(reply) == count + 64:
+                exhausted = False
+            merged += items
+        merged.sort(reverse=True)
+        if len(merged) > count:
+            # Only what every unexhausted group is sure to have returned in order.
+            merged, exhausted = merged[:count], False
+        return merged, exhausted
+
+    async def _episodes(self, members: list[tuple[int, str]]) -> list[Alarm | None]:
+        """The episodes (with acknowledgements) of index members; None where it is gone."""
+        if not members:
+            return []
+        ids = [AlarmId.parse(member) for _, member in members]
+        with redis_errors_translated():
+            pipe = self._client.pipeline(transaction=False)
+            for alarm in ids:
+                key = self._keys.alarms(alarm.sensor_id)
+                pipe.hmget(key, f"e|{alarm.field_suffix}", f"a|{alarm.field_suffix}")
+            replies: list[list[bytes | None]] = await pipe.execute()
+        return [
+            None if raw is None else _alarm(alarm.sensor_id, alarm.field_suffix.encode(), raw, ack)
+            for alarm, (raw, ack) in zip(ids, replies, strict=True)
+        ]
 
     async def acknowledge(self, alarm_id: AlarmId, by: str) -> Alarm | None:
         """Record who acknowledged the alarm (the first one wins); None if no such alarm."""

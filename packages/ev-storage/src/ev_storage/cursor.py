@@ -102,3 +102,19 @@ def _unpack(cursor: str) -> tuple[str, str]:
             f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
         ) from None
     return head, tail
+
+
+def encode_alarm_cursor(began_ms: int, alarm_id: str) -> str:
+    """A fleet alarm page's cursor: the last item's began ms and alarm id (unpadded base64)."""
+    return _pack(f"{began_ms}:{alarm_id}")
+
+
+def decode_alarm_cursor(cursor: str) -> tuple[int, str]:
+    """(began ms, alarm id) of a cursor of :func:`encode_alarm_cursor`; :class:`InvalidCursor`
+    for anything else."""
+    head, alarm_id = _unpack(cursor)
+    if not re.fullmatch(r"-?[0-9]{1,16}", head) or alarm_id.count("~") != 3:
+        raise InvalidCursor(
+            f"malformed cursor {shown(cursor)}: not a next_cursor returned by this API"
+        )
+    return int(head), alarm_id

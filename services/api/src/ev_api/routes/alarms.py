@@ -14,9 +14,9 @@ from starlette.requests import HTTPConnection
 
 from ev_api.deps import StrictQuery, get_resources
 from ev_api.errors import error_responses
-from ev_api.params import SensorIdPath
-from ev_schemas import ALARM_ID_PATTERN, Alarm, AlarmAck, SensorAlarms
-from ev_storage import AlarmId, AlarmReader
+from ev_api.params import SensorIdPath, invalid_query
+from ev_schemas import ALARM_ID_PATTERN, Alarm, AlarmAck, AlarmPage, SensorAlarms
+from ev_storage import CURSOR_PATTERN, AlarmFilter, AlarmId, AlarmReader, InvalidCursor
 
 router = APIRouter(tags=["alarms"], dependencies=[StrictQuery])
 
@@ -66,6 +66,53 @@ async def sensor_alarms(
         and (rule is None or alarm.rule_id == rule)
     ]
     return SensorAlarms(sensor_id=sensor_id, items=items)
+
+
+@router.get("/alarms", response_model=AlarmPage, responses=error_responses(401, 422, 503))
+async def fleet_alarms(
+    alarms: AlarmReaderDep,
+    state: Annotated[
+        Literal["active", "cleared"] | None,
+        Query(description="Only active or only cleared episodes.", examples=["active"]),
+    ] = None,
+    severity: Annotated[
+        Literal["info", "warning", "critical"] | None,
+        Query(description="Only episodes of this severity.", examples=["critical"]),
+    ] = None,
+    prefix: Annotated[
+        str,
+        Query(
+            description="Only sensors whose id starts with this.",
+            pattern=r"^[A-Za-z0-9_.-]{0,64}$",
+            examples=["bus_"],
+        ),
+    ] = "",
+    sensor_type: Annotated[
+        str | None,
+        Query(description="Only episodes of rules on this type.", examples=["temperature"]),
+    ] = None,
+    rule: Annotated[
+        str | None, Query(description="Only episodes of this rule id.", examples=["motor-hot"])
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="Items per page (at most 1000).", examples=[100])
+    ] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="The next_cursor of the previous page, unchanged.",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+        ),
+    ] = None,
+) -> AlarmPage:
+    """The fleet's alarm episodes within the retention window, newest first (by when the
+    condition began, in measurement time), cursor-paged."""
+    where = AlarmFilter(state, severity, prefix, sensor_type, rule)
+    try:
+        items, next_cursor = await alarms.fleet_alarms(where, limit=limit, cursor=cursor)
+    except InvalidCursor as exc:
+        raise invalid_query("cursor", str(exc), cursor) from None
+    return AlarmPage(items=items, next_cursor=next_cursor)
 
 
 @router.post(
