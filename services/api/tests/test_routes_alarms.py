@@ -236,3 +236,15 @@ def test_fleet_listing_parameters_are_checked(client: TestClient, query: str, fi
     response = client.get(f"/api/v1/alarms?{query}")
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"][-1] == field
+
+
+@pytest.mark.usefixtures("fleet_alarms")
+def test_active_alarms_are_gauged_by_severity_and_rule(client: TestClient) -> None:
+    text = client.get("/metrics").text
+    assert 'ev_api_alarms_active{rule="motor-hot",severity="critical"} 30.0' in text
+
+
+@pytest.mark.usefixtures("alarmed")
+def test_a_cleared_alarm_is_not_gauged(client: TestClient) -> None:
+    lines = [line for line in client.get("/metrics").text.splitlines() if "alarms_active{" in line]
+    assert lines == ['ev_api_alarms_active{rule="battery-low",severity="warning"} 1.0']

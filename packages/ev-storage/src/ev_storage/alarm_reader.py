@@ -162,6 +162,22 @@ class AlarmReader:
         )
         return page, next_cursor
 
+    async def active_counts(self) -> dict[tuple[str, str], int]:
+        """How many alarms are active in the fleet, by (severity, rule id)."""
+        keys = [self._keys.alarm_index(group, "active") for group in range(CATALOGUE_GROUPS)]
+        with redis_errors_translated():
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.zrange(key, 0, -1, withscores=True)
+            replies: list[list[tuple[bytes, float]]] = await pipe.execute()
+        members = [(int(score), name.decode()) for reply in replies for name, score in reply]
+        counts: dict[tuple[str, str], int] = {}
+        for alarm in await self._episodes(members):
+            if alarm is not None and alarm.state == "active":
+                label = (str(alarm.severity), alarm.rule_id)
+                counts[label] = counts.get(label, 0) + 1
+        return counts
+
     async def _candidates(
         self, keys: list[str], after: tuple[int, str] | None, count: int
     ) -> tuple[list[tuple[int, str]], bool]:

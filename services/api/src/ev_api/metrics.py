@@ -83,8 +83,21 @@ class ApiMetrics:
         self.websockets = Gauge(
             "ev_api_websockets_open", "WebSocket connections open now", registry=self.registry
         )
+        self.alarms_active = Gauge(
+            "ev_api_alarms_active",
+            "Alarm episodes active now in the fleet, by severity and rule (read at scrape time "
+            "from the fleet's alarm index)",
+            ["severity", "rule"],
+            registry=self.registry,
+        )
         # Label lookups cost more than the updates: keep the children per label set.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def set_active_alarms(self, counts: dict[tuple[str, str], int]) -> None:
+        """Replace the active-alarm gauges with ``counts`` by (severity, rule)."""
+        self.alarms_active.clear()
+        for (severity, rule), count in counts.items():
+            self.alarms_active.labels(severity, rule).set(count)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and record its duration."""
