@@ -10,10 +10,11 @@ keeps those rules out, with a warning.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
-from ev_schemas import AlarmRule, AlarmRuleSet, Catalogue
+from ev_schemas import AlarmRule, AlarmRuleSet, Catalogue, StaleRule
 from ev_storage import KeyLayout, ReadingWriter, StorageError, SyncClient, read_stored_rules
 
 log = logging.getLogger("ev_consumer")
@@ -40,6 +41,9 @@ class AlarmRulesSource:
         self._refresh_s, self._clock = refresh_s, clock
         self._checked_at: float | None = None
         self._version: str | None = None
+        self._lock = threading.Lock()  # the batch loop and the staleness sweep both refresh
+        #: The staleness rules in force (for the sweep), on configured types only.
+        self.stale_rules: list[StaleRule] = []
 
     @property
     def version(self) -> str | None:
@@ -48,6 +52,10 @@ class AlarmRulesSource:
 
     def refresh(self, writer: ReadingWriter) -> None:
         """Give ``writer`` the current rules if they changed; at most every ``refresh_s``."""
+        with self._lock:
+            self._refresh(writer)
+
+    def _refresh(self, writer: ReadingWriter) -> None:
         now = self._clock()
         if self._checked_at is not None and now - self._checked_at < self._refresh_s:
             return
@@ -62,6 +70,7 @@ class AlarmRulesSource:
             return
         usable = self._usable(rules)
         writer.set_alarm_rules(usable)
+        self.stale_rules = [rule for rule in rules.stale if rule.sensor_type in self._catalogue]
         self._version = rules.version
         log.info(
             "alarm rules in force",

@@ -16,6 +16,7 @@ from ev_consumer.metrics import ConsumerMetrics
 from ev_consumer.pipeline import ReadingPipeline
 from ev_consumer.queue_poller import QueuePoller
 from ev_consumer.settings import ConsumerSettings
+from ev_consumer.stale_sweeper import StaleSweeper
 from ev_messaging import (
     INVALID_QUEUE,
     UNROUTED_QUEUE,
@@ -38,12 +39,17 @@ from ev_storage import (
     check_connection,
 )
 from ev_storage import TlsVerificationFailed as RedisCertificateRejected
+from ev_storage.staleness import StalenessSweep
 
 log = logging.getLogger("ev_consumer")
 
 
 def build_consumer(
-    settings: ConsumerSettings, client: SyncClient, metrics: ConsumerMetrics | None = None
+    settings: ConsumerSettings,
+    client: SyncClient,
+    metrics: ConsumerMetrics | None = None,
+    *,
+    sweeper: list[StaleSweeper] | None = None,
 ) -> BatchConsumer:
     """Wire validator, writer and runner from settings; nothing connects until ``run()``.
 
@@ -57,7 +63,10 @@ def build_consumer(
     rules = AlarmRulesSource(
         client, KeyLayout(storage.key_prefix), settings.alarm_rules(), settings.catalogue()
     )
-    pipeline = ReadingPipeline(validator, ReadingWriter(client, storage), rules)
+    writer = ReadingWriter(client, storage)
+    pipeline = ReadingPipeline(validator, writer, rules)
+    if sweeper is not None:  # the caller runs it beside the batch loop
+        sweeper.append(StaleSweeper(StalenessSweep(client, storage), rules, writer))
     consumer = BatchConsumer(
         settings.amqp("ev-consumer"),
         settings.topology(),
@@ -148,7 +157,8 @@ def run(stop_requested: bool = False) -> int:
         log.error("no Redis Cluster seed node answered (REDIS_HOST/REDIS_PORT): %s", exc)
         return 1
     metrics = ConsumerMetrics()
-    consumer = build_consumer(settings, client, metrics)
+    sweepers: list[StaleSweeper] = []
+    consumer = build_consumer(settings, client, metrics, sweeper=sweepers)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: finishing the current batch", signal.Signals(signum).name)
@@ -163,7 +173,7 @@ def run(stop_requested: bool = False) -> int:
     # than a retry loop that looks alive or a traceback.
     try:
         check_tls(settings, client, consumer)
-        with observed(settings, consumer, metrics):
+        with observed(settings, consumer, metrics), sweepers[0].running():
             consumer.run()
     except (RedisCertificateRejected, BrokerCertificateRejected) as exc:
         # Configuration, like an invalid setting: one plain line, never a plain-text fallback.
