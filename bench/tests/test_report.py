@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from _bench_helpers import MACHINE, full_results
 
 from ev_bench.report import (
@@ -32,6 +33,7 @@ def test_targets_are_checked_against_the_run() -> None:
         "catalogue_page_p99_ms": None,  # nor stage 9
         "catalogue_count_p99_ms": None,
         "catalogue_bytes_per_sensor_type": None,
+        "alarm_ingest_ratio": None,  # nor stage 10
     }
 
 
@@ -78,3 +80,14 @@ def test_history_row_names_the_machine() -> None:
     assert "RabbitMQ 3.10.8" in row
     assert "load average 1.5 at start, 2.0 at end" in row
     assert "45,000 (0.75)" in row
+
+
+def test_the_alarm_cost_is_the_median_ratio() -> None:
+    from ev_bench.alarms import AlarmFigures
+
+    figures = AlarmFigures(without=[10e-6, 12e-6, 11e-6], with_rules=[12e-6, 11e-6, 14e-6])
+    assert figures.ratio == pytest.approx(12 / 11)
+    results = Results(date="d", machine=MACHINE, alarms=figures)
+    met = {t.name: t.met for t in targets(results)}
+    assert met["alarm_ingest_ratio"] is True
+    assert as_json(results)["alarm_ingest_ratio"] == round(12 / 11, 3)

@@ -1,7 +1,7 @@
 """``python -m ev_bench`` (``nox -s bench``): run every stage, print one table, record the run.
 
 Stages, in order: ingest (1, 2), e2e (3), api (4), memory (5), simulator (6), csv (7),
-aggregate (8), catalogue (9). Each works
+aggregate (8), catalogue (9), alarms (10). Each works
 in its own vhost and key prefix of the run's sandbox, removed at the end even after a failure or
 Ctrl-C.
 Progress goes to stderr; stdout carries the table (and the profiles' top entries with
@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ev_bench.aggregate import run_aggregate
+from ev_bench.alarms import run_alarms
 from ev_bench.api import run_api
 from ev_bench.backlog import fleet_messages
 from ev_bench.catalogue import run_catalogue
@@ -39,7 +40,7 @@ from ev_bench.simulator import run_simulator
 from ev_bench.table import notes, profiles_text, table
 from ev_bench.wrk import require_wrk
 
-STAGES = ("ingest", "e2e", "api", "memory", "simulator", "csv", "aggregate", "catalogue")
+STAGES = ("ingest", "e2e", "api", "memory", "simulator", "csv", "aggregate", "catalogue", "alarms")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 #: Rough seconds each stage takes on a busy 2-core machine, to share the time budget.
@@ -52,6 +53,7 @@ STAGE_SECONDS = {
     "csv": 40.0,
     "aggregate": 60.0,
     "catalogue": 60.0,
+    "alarms": 120.0,
 }
 #: Fleet of the backlog: 100 vehicles x 10 types, 1,000 readings per simulated second.
 BACKLOG_VEHICLES = 100
@@ -163,9 +165,11 @@ def run(args: argparse.Namespace, ctx: RunContext, stages: list[str]) -> Results
     ctx.say(f"machine: {results.machine.line()}; stages: {', '.join(stages)}")
     profile = ctx.profile_dir is not None
     ctx.reserved_after = sum(STAGE_SECONDS[s] for s in stages if s != "ingest")
-    if "ingest" in stages:
+    messages = []
+    if "ingest" in stages or "alarms" in stages:
         ctx.say(f"rendering {args.backlog:,} fleet readings")
         messages = fleet_messages(args.backlog, vehicles=BACKLOG_VEHICLES, seed=1, id_prefix="ev_")
+    if "ingest" in stages:
         results.ingest = run_ingest(
             ctx, messages, repeat=args.repeat, naive_count=args.naive_backlog, profile=profile
         )
@@ -195,6 +199,8 @@ def run(args: argparse.Namespace, ctx: RunContext, stages: list[str]) -> Results
         results.aggregate = run_aggregate(ctx)
     if "catalogue" in stages:
         results.catalogue = run_catalogue(ctx)
+    if "alarms" in stages:
+        results.alarms = run_alarms(ctx, messages)
     results.profiles = ctx.profiles
     results.load = (load_at_start, os.getloadavg()[0])
     return results

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ev_bench.aggregate import AggregateFigures
+from ev_bench.alarms import AlarmFigures
 from ev_bench.api import ApiFigures
 from ev_bench.catalogue import CatalogueFigures
 from ev_bench.csv_export import CsvFigures
@@ -46,6 +47,7 @@ REQUIRED_KEYS = (
     "catalogue_page_p99_ms",
     "catalogue_count_p99_ms",
     "catalogue_bytes_per_sensor_type",
+    "alarm_ingest_ratio",
 )
 
 
@@ -63,6 +65,7 @@ class Results:
     csv: CsvFigures | None = None
     aggregate: AggregateFigures | None = None
     catalogue: CatalogueFigures | None = None
+    alarms: AlarmFigures | None = None
     profiles: dict[str, list[Entry]] = field(default_factory=dict)
     #: 1-minute load average when the run started and ended: other work on the machine.
     load: tuple[float, float] | None = None
@@ -187,6 +190,14 @@ def targets(results: Results) -> list[Target]:
             None if cat is None else cat.bytes_per_sensor_type <= 100,
         ),
     ]
+    alarms = results.alarms
+    found.append(
+        Target(
+            "alarm_ingest_ratio",
+            "ingest CPU per reading with 20 alarm rules / without <= 1.15",
+            None if alarms is None else alarms.ratio <= 1.15,
+        )
+    )
     return found
 
 
@@ -286,6 +297,13 @@ def as_json(results: Results) -> dict[str, Any]:
         _put(out, "catalogue_health_p99_ms", cat.health_p99_ms, 2)
         out["catalogue_sensors"] = cat.sensors
         out["catalogue_requests"] = len(cat.page_ms) + len(cat.count_ms)
+    if (alarms := results.alarms) is not None:
+        _put(out, "alarm_ingest_ratio", alarms.ratio)
+        out["alarm_cpu_us_per_reading_without"] = [round(v * 1e6, 2) for v in alarms.without]
+        out["alarm_cpu_us_per_reading_with"] = [round(v * 1e6, 2) for v in alarms.with_rules]
+        out["alarm_ingest_per_s_without"] = [round(v) for v in alarms.rates_without]
+        out["alarm_ingest_per_s_with"] = [round(v) for v in alarms.rates_with]
+        out["alarm_episodes"] = alarms.transitions
     if ing is not None:
         out["cpu"] = {
             name: {group: round(share, 3) for group, share in shares.shares.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ev_bench.aggregate import AggregateFigures
+from ev_bench.alarms import AlarmFigures
 from ev_bench.api import ApiFigures
 from ev_bench.catalogue import CatalogueFigures
 from ev_bench.csv_export import CsvFigures
@@ -255,6 +256,27 @@ def _aggregate_rows(agg: AggregateFigures, met: dict[str, bool | None]) -> list[
     ]
 
 
+def _alarm_rows(alarms: AlarmFigures, met: dict[str, bool | None]) -> list[Row]:
+    without = sorted(alarms.without)[len(alarms.without) // 2]
+    with_rules = sorted(alarms.with_rules)[len(alarms.with_rules) // 2]
+    return [
+        Row(
+            10,
+            "ingest, no alarm rules: consumer + Redis CPU per reading",
+            f"{without * 1e6:.1f} µs",
+        ),
+        Row(
+            10,
+            f"ingest, 20 alarm rules ({alarms.transitions} episodes): CPU per reading",
+            f"{with_rules * 1e6:.1f} µs",
+            "no rules",
+            _r(alarms.ratio),
+            "<= 1.15",
+            _met(met["alarm_ingest_ratio"]),
+        ),
+    ]
+
+
 def _catalogue_rows(cat: CatalogueFigures, met: dict[str, bool | None]) -> list[Row]:
     health = cat.health_p99_ms
     return [
@@ -307,6 +329,8 @@ def table(results: Results) -> str:
         rows += _aggregate_rows(results.aggregate, met)
     if results.catalogue is not None:
         rows += _catalogue_rows(results.catalogue, met)
+    if results.alarms is not None:
+        rows += _alarm_rows(results.alarms, met)
     lines = [
         f"{results.date}: {'; '.join(filter(None, [results.machine.line(), results.load_text()]))}",
         "",
