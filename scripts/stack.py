@@ -62,6 +62,9 @@ def main() -> int:
     env.setdefault("RABBITMQ_PASS", "guest")
     env.setdefault("API_PORT", str(args.port))
     env.setdefault("API_HOST", "127.0.0.1")
+    # The example alarm rules (docs/alarms.md), unless a rules file is configured already.
+    examples = Path(__file__).resolve().parent.parent / "docs" / "examples" / "alarm-rules.yaml"
+    env.setdefault("ALARM_RULES_FILE", str(examples))
     workdir = Path(tempfile.mkdtemp(prefix="ev-stack-"))
     started, problems = ensure(env, workdir)
     try:
@@ -120,6 +123,8 @@ def run_stack(args: argparse.Namespace, env: dict[str, str]) -> int:
             f"  fleet mean:  curl '{api_base}/api/v1/aggregate?sensor_type=battery&prefix=ev_"
             "&max_points=60&agg=avg,min,max'\n"
             f"  CSV export:  curl -o ev_0001.csv '{sensor}/history.csv?sensor_type=battery,speed'\n"
+            f"  alarms:      curl '{api_base}/api/v1/alarms?limit=10' "
+            f"(rules: {env['ALARM_RULES_FILE']})\n"
             f"  live:        ws://{env['API_HOST']}:{env['API_PORT']}/api/v1/ws/sensor/ev_0001\n"
             f"  metrics:     {api_base}/metrics and http://{metrics}/metrics (consumer)\n"
             "  RabbitMQ UI http://localhost:15672 if its management plugin is on; Ctrl-C stops.\n",
