@@ -182,6 +182,22 @@ def _signed(value: float) -> tuple[float, float]:
     return value, math.copysign(1.0, value)
 
 
+def bucket_of_span(
+    bounds: Sequence[int], range_ms: tuple[int, int], start_ms: int, end_ms: int
+) -> int:
+    """The index of the bucket (between ``bounds``) that holds ``[start_ms, end_ms)``;
+    ValueError when the span is not inside one bucket of the range."""
+    index = bisect.bisect_right(bounds, start_ms) - 1
+    if not (
+        0 <= index < len(bounds) - 1
+        and end_ms <= bounds[index + 1]
+        and range_ms[0] <= start_ms
+        and end_ms <= range_ms[1]
+    ):
+        raise ValueError(f"[{start_ms}, {end_ms}) is not inside one bucket of the range")
+    return index
+
+
 @dataclass(frozen=True, slots=True)
 class PartialAggregate:
     """The aggregates of a run of consecutive readings, kept elsewhere (a rollup): ``first`` and
@@ -266,14 +282,7 @@ class BucketFolder:
     def feed_partial(self, start_ms: int, end_ms: int, part: PartialAggregate) -> None:
         """The readings of ``[start_ms, end_ms)`` as one :class:`PartialAggregate`, in time order
         with what is fed before and after (that span must lie in one bucket and in the range)."""
-        index = bisect.bisect_right(self._bounds, start_ms) - 1
-        if not (
-            0 <= index < len(self._acc)
-            and end_ms <= self._bounds[index + 1]
-            and self._range[0] <= start_ms
-            and end_ms <= self._range[1]
-        ):
-            raise ValueError(f"[{start_ms}, {end_ms}) is not inside one bucket of the range")
+        index = bucket_of_span(self._bounds, self._range, start_ms, end_ms)
         held = self._acc[index]
         if held is None:
             self._acc[index] = _Accumulator.of_partial(part)

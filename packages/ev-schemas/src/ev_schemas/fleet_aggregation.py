@@ -23,6 +23,7 @@ from ev_schemas.aggregation import (
     BucketValues,
     ExactSum,
     PartialAggregate,
+    bucket_of_span,
     highest,
     lowest,
 )
@@ -129,14 +130,7 @@ class FleetFolder:
     def feed_partial(self, series: str, start_ms: int, end_ms: int, part: PartialAggregate) -> None:
         """The readings of ``series`` in ``[start_ms, end_ms)`` as one :class:`PartialAggregate`
         (a rollup; that span must lie in one bucket and in the range)."""
-        index = bisect.bisect_right(self._bounds, start_ms) - 1
-        if not (
-            0 <= index < len(self._acc)
-            and end_ms <= self._bounds[index + 1]
-            and self._range[0] <= start_ms
-            and end_ms <= self._range[1]
-        ):
-            raise ValueError(f"[{start_ms}, {end_ms}) is not inside one bucket of the range")
+        index = bucket_of_span(self._bounds, self._range, start_ms, end_ms)
         total = ExactSum()
         total.extend(part.partials)
         first, last = (part.first_ms, series, part.first), (part.last_ms, series, part.last)

@@ -15,12 +15,37 @@ import time
 from collections.abc import Callable
 
 from ev_schemas import AlarmRule, AlarmRuleSet, Catalogue, StaleRule
-from ev_storage import KeyLayout, ReadingWriter, StorageError, SyncClient, read_stored_rules
+from ev_storage import (
+    AlarmTransition,
+    KeyLayout,
+    ReadingWriter,
+    StorageError,
+    SyncClient,
+    read_stored_rules,
+)
 
 log = logging.getLogger("ev_consumer")
 
 #: Seconds between two checks of the stored rule set.
 REFRESH_S = 5.0
+
+
+def log_transition(transition: AlarmTransition) -> None:
+    """One alarm transition in the consumer's log (structured fields for JSON logs)."""
+    log.info(
+        "alarm %s",
+        transition.kind,
+        extra={
+            "sensor_id": transition.sensor_id,
+            "sensor_type": transition.sensor_type,
+            "rule": transition.rule_id,
+            "severity": transition.severity,
+            "began_ms": transition.began_ms,
+            "raised_ms": transition.raised_ms,
+            "cleared_ms": transition.cleared_ms,
+            "lag_ms": transition.at_ms - transition.began_ms,
+        },
+    )
 
 
 class AlarmRulesSource:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ev_consumer.alarm_rules import AlarmRulesSource
+from ev_consumer.alarm_rules import AlarmRulesSource, log_transition
 from ev_messaging import Delivery, Fatal, Rejection, Retry, sensor_type_from_routing_key
 from ev_schemas import InvalidReading, Reading, ReadingValidator, shown
 from ev_storage import (
@@ -143,19 +143,7 @@ class ReadingPipeline:
         """Count and log the alarm transitions the batch's writes made (docs/alarms.md)."""
         for transition in transitions:
             self.stats.alarm_transitions[transition.kind] += 1
-            log.info(
-                "alarm %s",
-                transition.kind,
-                extra={
-                    "sensor_id": transition.sensor_id,
-                    "sensor_type": transition.sensor_type,
-                    "rule": transition.rule_id,
-                    "severity": transition.severity,
-                    "began_ms": transition.began_ms,
-                    "raised_ms": transition.raised_ms,
-                    "cleared_ms": transition.cleared_ms,
-                },
-            )
+            log_transition(transition)
 
     def _count(self, outcomes: Sequence[WriteOutcome]) -> None:
         for outcome in outcomes:

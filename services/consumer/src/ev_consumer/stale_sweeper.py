@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from ev_consumer.alarm_rules import AlarmRulesSource
+from ev_consumer.alarm_rules import AlarmRulesSource, log_transition
 from ev_storage import ReadingWriter, StorageError
 from ev_storage.staleness import StalenessSweep
 
@@ -50,19 +50,7 @@ class StaleSweeper:
             return
         for transition in result.transitions:
             self.transitions[transition.kind] = self.transitions.get(transition.kind, 0) + 1
-            log.info(
-                "alarm %s",
-                transition.kind,
-                extra={
-                    "sensor_id": transition.sensor_id,
-                    "sensor_type": transition.sensor_type,
-                    "rule": transition.rule_id,
-                    "severity": transition.severity,
-                    "began_ms": transition.began_ms,
-                    "cleared_ms": transition.cleared_ms,
-                    "lag_ms": transition.at_ms - transition.began_ms,
-                },
-            )
+            log_transition(transition)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[StaleSweeper]:

@@ -29,6 +29,20 @@ async def get_alarm_reader(connection: HTTPConnection) -> AlarmReader:
 
 
 AlarmReaderDep = Annotated[AlarmReader, Depends(get_alarm_reader)]
+StateQuery = Annotated[
+    Literal["active", "cleared"] | None,
+    Query(description="Only active or only cleared episodes.", examples=["active"]),
+]
+SeverityQuery = Annotated[
+    Literal["info", "warning", "critical"] | None,
+    Query(description="Only episodes of this severity.", examples=["critical"]),
+]
+TypeQuery = Annotated[
+    str | None, Query(description="Only episodes of rules on this type.", examples=["temperature"])
+]
+RuleQuery = Annotated[
+    str | None, Query(description="Only episodes of this rule id.", examples=["motor-hot"])
+]
 
 
 @router.get(
@@ -39,21 +53,10 @@ AlarmReaderDep = Annotated[AlarmReader, Depends(get_alarm_reader)]
 async def sensor_alarms(
     sensor_id: SensorIdPath,
     alarms: AlarmReaderDep,
-    state: Annotated[
-        Literal["active", "cleared"] | None,
-        Query(description="Only active or only cleared episodes.", examples=["active"]),
-    ] = None,
-    severity: Annotated[
-        Literal["info", "warning", "critical"] | None,
-        Query(description="Only episodes of this severity.", examples=["critical"]),
-    ] = None,
-    sensor_type: Annotated[
-        str | None,
-        Query(description="Only episodes of rules on this type.", examples=["temperature"]),
-    ] = None,
-    rule: Annotated[
-        str | None, Query(description="Only episodes of this rule id.", examples=["motor-hot"])
-    ] = None,
+    state: StateQuery = None,
+    severity: SeverityQuery = None,
+    sensor_type: TypeQuery = None,
+    rule: RuleQuery = None,
 ) -> SensorAlarms:
     """The sensor's alarm episodes within the retention window, newest first (by when the
     condition began, in measurement time); an empty list for a sensor without any."""
@@ -71,14 +74,8 @@ async def sensor_alarms(
 @router.get("/alarms", response_model=AlarmPage, responses=error_responses(401, 422, 503))
 async def fleet_alarms(
     alarms: AlarmReaderDep,
-    state: Annotated[
-        Literal["active", "cleared"] | None,
-        Query(description="Only active or only cleared episodes.", examples=["active"]),
-    ] = None,
-    severity: Annotated[
-        Literal["info", "warning", "critical"] | None,
-        Query(description="Only episodes of this severity.", examples=["critical"]),
-    ] = None,
+    state: StateQuery = None,
+    severity: SeverityQuery = None,
     prefix: Annotated[
         str,
         Query(
@@ -87,13 +84,8 @@ async def fleet_alarms(
             examples=["bus_"],
         ),
     ] = "",
-    sensor_type: Annotated[
-        str | None,
-        Query(description="Only episodes of rules on this type.", examples=["temperature"]),
-    ] = None,
-    rule: Annotated[
-        str | None, Query(description="Only episodes of this rule id.", examples=["motor-hot"])
-    ] = None,
+    sensor_type: TypeQuery = None,
+    rule: RuleQuery = None,
     limit: Annotated[
         int, Query(ge=1, le=1000, description="Items per page (at most 1000).", examples=[100])
     ] = 100,
