@@ -194,7 +194,8 @@ def test_transitions_carry_the_episodes_processing_times(
     writer = ReadingWriter(redis_client, StorageSettings(key_prefix=key_prefix), [rule])
     writer.store_many([_speed(0, 110.0, "ev_times")])
     [raised] = writer.last_transitions
-    assert raised.raised_at_ms == raised.at_ms and raised.cleared_at_ms is None
+    assert raised.raised_at_ms == raised.at_ms
+    assert raised.cleared_at_ms is None
     writer.store_many([_speed(1000, 50.0, "ev_times")])
     [cleared] = writer.last_transitions
     # Cleared later: the episode keeps the time it was raised at.

@@ -25,6 +25,10 @@ from ev_api.deps import (
 from ev_api.limiter import RATE_LIMITED, LimiterUnavailable, RateLimiter
 from ev_api.settings import Settings
 
+#: Sent to an alarm watcher once its subscriptions are confirmed (on the sensor socket after the
+#: latest readings): every alarm event from then on reaches it, so a client that reads the alarm
+#: routes after this message misses nothing in between.
+SUBSCRIBED_TEXT = '{"event":"subscribed"}'
 #: Sent to an alarm watcher after the fan-out's Redis connection was re-established: alarm events
 #: published meanwhile are lost (pub/sub is at most once); the alarm routes have them.
 GAP_TEXT = '{"event":"gap"}'

@@ -17,6 +17,7 @@ from ev_api.deps import SettingsDep
 from ev_api.live_fanout import LiveAlarm, LiveReading, LiveUnavailable, Signal, Subscription
 from ev_api.live_socket import (
     GAP_TEXT,
+    SUBSCRIBED_TEXT,
     Close,
     admit,
     close,
@@ -63,6 +64,8 @@ async def live_sensor(
                     websocket, resources.reader, sensor_id, wanted, alarms=with_alarms
                 )
                 await session.send_latest()
+                if with_alarms:
+                    await websocket.send_text(SUBSCRIBED_TEXT)
                 await session.relay(subscription)
         except (LiveUnavailable, StorageUnavailable):
             raise Close(status.WS_1013_TRY_AGAIN_LATER, "storage unavailable") from None

@@ -2,8 +2,9 @@
 
 One pattern subscription per process (``<prefix>sensor:{*}:live:alarms``) serves every client;
 on a Redis Cluster a ``PUBLISH`` reaches the subscribers of every node, so the one node the
-fan-out listens to hears the sensors of all. There is no snapshot: the alarm routes list what
-is already active.
+fan-out listens to hears the sensors of all. There is no snapshot: ``{"event": "subscribed"}``
+comes first, once Redis confirmed the subscription, and the alarm routes read after it list
+what was already there.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ev_api.deps import SettingsDep
 from ev_api.live_fanout import LiveAlarm, LiveUnavailable, Signal, Subscription
 from ev_api.live_socket import (
     GAP_TEXT,
+    SUBSCRIBED_TEXT,
     Close,
     admit,
     close,
@@ -64,6 +66,7 @@ async def live_alarms(
             raise policy_violation(str(exc)) from None
         try:
             async with resources.hub.subscribe_alarms() as subscription:
+                await websocket.send_text(SUBSCRIBED_TEXT)
                 await relay(websocket, lambda: _forward(websocket, subscription, wanted))
         except LiveUnavailable:
             raise Close(status.WS_1013_TRY_AGAIN_LATER, "storage unavailable") from None
