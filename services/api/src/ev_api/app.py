@@ -45,8 +45,15 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """\
-Latest values, history and aggregates of EV fleet telemetry stored in Redis, and a WebSocket
-stream of new readings.
+Latest values, history and aggregates of EV fleet telemetry stored in Redis, its alarms, and
+WebSocket streams (not listed below: WebSockets have no OpenAPI operations):
+
+- `WS /api/v1/ws/sensor/{sensor_id}`: the sensor's latest readings, then each newly stored one
+  (Reading JSON); `?types=` filters them; with `?alarms=true` also the sensor's alarm events
+  (`{"event": "alarm", "kind", "at", "alarm": Alarm}`), after `{"event": "subscribed"}`.
+- `WS /api/v1/ws/alarms`: every alarm event of the fleet, filters `severity`, `sensor_type`,
+  `rule`, `prefix`; first `{"event": "subscribed"}`, and `{"event": "gap"}` when events may
+  have been lost. Bad parameters close with 1008 and the reason.
 
 Every `/api/v1` route needs header `X-API-Key` when the server runs with `API_KEYS`; the
 WebSocket also accepts `?api_key=`. Errors are JSON with a `detail` field; Redis being unavailable
