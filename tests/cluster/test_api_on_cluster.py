@@ -1,5 +1,5 @@
-"""The API on a three-master Redis Cluster (``REDIS_CLUSTER=true``): reads, live fan-out and the
-rate limiter, for sensors whose keys live on every master."""
+"""The API on a three-master Redis Cluster (``REDIS_CLUSTER=true``): reads, live fan-out (readings
+and the fleet's alarm events) and the rate limiter, for sensors whose keys live on every master."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import redis.cluster
 from fastapi.testclient import TestClient
 
 from ev_api import Settings, create_app
-from ev_schemas import Reading, default_catalogue
-from ev_storage import ReadingWriter, RedisSettings, StorageSettings
+from ev_schemas import AlarmRule, Reading, default_catalogue
+from ev_storage import KeyLayout, ReadingWriter, RedisSettings, StorageSettings
 from tests.cluster.redis_cluster import PrivateRedisCluster
 
 pytestmark = pytest.mark.integration
@@ -120,3 +120,25 @@ def test_rate_limit_is_counted_on_the_cluster(make_api: Callable[..., TestClient
     refused = second.get("/api/v1/sensor/ev_000")
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) >= 1
+
+
+def test_fleet_alarm_socket_hears_sensors_on_every_master(
+    make_api: Callable[..., TestClient],
+    cluster_client: redis.cluster.RedisCluster,
+    storage_settings: StorageSettings,
+) -> None:
+    """One PSUBSCRIBE on one node hears the alarm transitions published on all three masters."""
+    keys = KeyLayout(storage_settings.key_prefix)
+    masters = {cluster_client.get_node_from_key(keys.alarms(sensor)).name for sensor in SENSORS}
+    assert len(masters) == 3
+    hot = AlarmRule.model_validate({"id": "hot", "sensor_type": "temperature", "above": 100})
+    writer = ReadingWriter(cluster_client, storage_settings, alarm_rules=[hot])
+    api = make_api()
+    with api.websocket_connect("/api/v1/ws/alarms?rule=hot") as ws:
+        assert ws.receive_json() == {"event": "subscribed"}
+        writer.store_many([reading(sensor, 1, 120.0, "temperature") for sensor in SENSORS])
+        events = [ws.receive_json() for _ in SENSORS]
+    assert sorted(event["alarm"]["sensor_id"] for event in events) == SENSORS
+    assert {event["kind"] for event in events} == {"raised"}
+    first = events[0]["alarm"]
+    assert api.get(f"/api/v1/sensor/{first['sensor_id']}/alarms").json()["items"] == [first]

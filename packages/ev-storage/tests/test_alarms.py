@@ -15,9 +15,9 @@ from _storage_helpers import T0_MS, make_reading
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ev_schemas import Reading
+from ev_schemas import Reading, from_epoch_ms
 from ev_schemas.alarm_episodes import Episode, episodes
-from ev_storage import ReadingWriter, StorageSettings
+from ev_storage import AlarmTransition, ReadingWriter, StorageError, StorageSettings
 
 pytestmark = pytest.mark.integration
 
@@ -237,3 +237,38 @@ def test_a_writer_dying_before_indexing_is_made_good_by_the_next_call(
     assert fresh.last_transitions == []
     assert _index(redis_client, fresh, "active") == {f"ev_idx~speed~hot~{T0_MS}"}
     assert not redis_client.hexists(fresh.keys.alarms("ev_idx"), "pending")
+
+
+def test_transitions_carry_the_episodes_processing_times(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    rule = Rule("hot", above=100.0, severity="critical")
+    writer = ReadingWriter(redis_client, StorageSettings(key_prefix=key_prefix), [rule])
+    writer.store_many([_speed(0, 110.0, "ev_times")])
+    [raised] = writer.last_transitions
+    assert raised.raised_at_ms == raised.at_ms
+    assert raised.cleared_at_ms is None
+    writer.store_many([_speed(1000, 50.0, "ev_times")])
+    [cleared] = writer.last_transitions
+    # Cleared later: the episode keeps the time it was raised at.
+    assert (cleared.raised_at_ms, cleared.cleared_at_ms) == (raised.at_ms, cleared.at_ms)
+    alarm = cleared.event().alarm
+    assert alarm.alarm_id == f"ev_times~speed~hot~{T0_MS}"
+    assert (alarm.state, alarm.severity) == ("cleared", "critical")
+    assert alarm.raised_at == from_epoch_ms(raised.at_ms)
+    assert alarm.cleared == from_epoch_ms(T0_MS + 1000)
+
+
+def test_a_transition_without_processing_times_takes_at() -> None:
+    """As a script before 0.2 published it: eight fields."""
+    transition = AlarmTransition.parse("ev_1", b"cleared|speed|hot|1000|2000|3000|info|4000")
+    assert (transition.raised_at_ms, transition.cleared_at_ms) == (None, None)
+    event = transition.event()
+    assert (event.kind, event.at, event.alarm.raised_at, event.alarm.cleared_at) == (
+        "cleared",
+        from_epoch_ms(4000),
+        from_epoch_ms(4000),
+        from_epoch_ms(4000),
+    )
+    with pytest.raises(StorageError):
+        AlarmTransition.parse("ev_1", b"raised|speed|hot|1000|2000||info|4000|1")

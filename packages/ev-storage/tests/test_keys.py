@@ -91,3 +91,17 @@ def test_rate_counter_key_is_the_prefix_and_the_hash() -> None:
 def test_rate_counter_refuses_anything_but_a_hash(client_id: str) -> None:
     with pytest.raises(InvalidKey, match="client id"):
         KeyLayout().rate_counter(client_id)
+
+
+def test_alarm_channels_and_their_pattern() -> None:
+    keys = KeyLayout("p:")
+    assert keys.alarm_channel("ev_001") == "p:sensor:{ev_001}:live:alarms"
+    assert keys.alarm_channel_pattern() == "p:sensor:{*}:live:alarms"
+    assert keys.sensor_of_alarm_channel(keys.alarm_channel("ev.0-1")) == "ev.0-1"
+    for other in (
+        keys.live_channel("ev_001"),
+        KeyLayout("q:").alarm_channel("ev_001"),
+        "p:sensor:{}:live:alarms",
+        "p:sensor:{a}b}:live:alarms",
+    ):
+        assert keys.sensor_of_alarm_channel(other) is None

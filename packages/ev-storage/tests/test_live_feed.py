@@ -19,6 +19,8 @@ from ev_storage import (
     LiveEvent,
     LiveFeed,
     LiveMessage,
+    LivePatternMessage,
+    LivePatternSubscribed,
     LiveSubscribed,
     ReadingWriter,
     StorageSettings,
@@ -147,5 +149,29 @@ async def test_a_client_that_retries_confirms_the_subscription_again(
             assert await next_event(events) == LiveSubscribed(channel)
             await async_client.publish(channel, b"after")
             assert await next_event(events) == LiveMessage(channel, b"after")
+    finally:
+        await client.aclose()
+
+
+async def test_a_pattern_yields_every_sensors_alarms_with_its_channel(
+    redis_url: str, keys: KeyLayout, async_client: redis.asyncio.Redis
+) -> None:
+    pattern = keys.alarm_channel_pattern()
+    client = pubsub_client(redis_url)
+    try:
+        async with LiveFeed(client) as feed:
+            events = feed.events()
+            await feed.psubscribe(pattern)
+            assert await next_event(events) == LivePatternSubscribed(pattern)
+            await async_client.publish(keys.live_channel("ev_001"), b"a reading")  # not matched
+            await async_client.publish(KeyLayout("other:").alarm_channel("ev_001"), b"elsewhere")
+            await async_client.publish(keys.alarm_channel("ev_002"), b"one")
+            assert await next_event(events) == LivePatternMessage(
+                pattern, keys.alarm_channel("ev_002"), b"one"
+            )
+            await feed.punsubscribe(pattern)
+            await async_client.publish(keys.alarm_channel("ev_002"), b"gone")
+            await feed.subscribe(keys.live_channel("ev_003"))
+            assert await next_event(events) == LiveSubscribed(keys.live_channel("ev_003"))
     finally:
         await client.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +16,15 @@ from _api_helpers import reading
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ev_api.live_fanout import LiveFanout, LiveReading, LiveUnavailable, Signal, Subscription
+from ev_api.live_fanout import (
+    LiveAlarm,
+    LiveFanout,
+    LiveItem,
+    LiveReading,
+    LiveUnavailable,
+    Signal,
+    Subscription,
+)
 from ev_storage import KeyLayout
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +45,7 @@ async def eventually(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
         await asyncio.sleep(0.01)
 
 
-async def next_item(subscription: Subscription, timeout: float = 5.0) -> LiveReading | Signal:
+async def next_item(subscription: Subscription, timeout: float = 5.0) -> LiveItem:
     async with asyncio.timeout(timeout):
         return await subscription.get()
 
@@ -57,7 +66,9 @@ async def publisher(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
 async def running_fanout(
     client: redis.asyncio.Redis, keys: KeyLayout, **options: Any
 ) -> AsyncIterator[LiveFanout]:
-    fanout = LiveFanout(client, channel_for=keys.live_channel, **{"queue_size": 16, **options})
+    fanout = LiveFanout(
+        client, channel_for=keys.live_channel, **{"queue_size": 16, "keys": keys, **options}
+    )
     await fanout.start()
     try:
         yield fanout
@@ -263,3 +274,38 @@ async def test_reconnects_with_backoff_when_redis_comes_back(
             assert await next_item(watcher) == LiveReading("battery", payload(2).decode())
     finally:
         await proxy.stop()
+
+
+async def test_fleet_alarm_watchers_share_one_pattern_and_get_parsed_events(
+    redis_url: str, keys: KeyLayout, publisher: redis.asyncio.Redis
+) -> None:
+    async with running_fanout(fast_client(redis_url), keys) as fanout:
+        async with fanout.subscribe_alarms() as first, fanout.subscribe_alarms() as second:
+            assert fanout.channel_count == 1
+            await publisher.publish(keys.alarm_channel("ev_9"), b"raised|speed|fast|1|2||info|3|3|")
+            await publisher.publish(keys.alarm_channel("ev_9"), b"not a transition")
+            await publisher.publish(keys.alarm_channel("ev_9"), b"retracted|speed|fast|1|2||info|4")
+            for watcher in (first, second):
+                item = await next_item(watcher)
+                assert isinstance(item, LiveAlarm)
+                assert (item.transition.sensor_id, item.transition.kind) == ("ev_9", "raised")
+                assert json.loads(item.text)["alarm"]["alarm_id"] == "ev_9~speed~fast~1"
+                item = await next_item(watcher)  # the malformed message was dropped
+                assert isinstance(item, LiveAlarm)
+                assert item.transition.kind == "retracted"
+        assert fanout.channel_count == 0
+
+
+async def test_a_sensor_watcher_with_alarms_hears_both_channels(
+    redis_url: str, keys: KeyLayout, publisher: redis.asyncio.Redis
+) -> None:
+    async with running_fanout(fast_client(redis_url), keys) as fanout:
+        async with fanout.subscribe(SENSOR, alarms=True) as watcher:
+            assert fanout.channel_count == 2
+            await publisher.publish(keys.alarm_channel(SENSOR), b"cleared|speed|f|1|2|5|info|6|3|6")
+            await publisher.publish(keys.live_channel(SENSOR), reading("speed").to_json())
+            alarm, live = await next_item(watcher), await next_item(watcher)
+            assert isinstance(alarm, LiveAlarm)
+            assert alarm.transition.cleared_at_ms == 6
+            assert isinstance(live, LiveReading)
+        assert fanout.channel_count == 0

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from ev_api.live_fanout import LiveFanout, Signal
 from ev_api.routes.live import _Session
-from ev_schemas import default_catalogue
+from ev_schemas import AlarmRule, default_catalogue
 from ev_storage import KeyLayout, ReadingReader, ReadingWriter, StorageSettings
 
 WS = "/api/v1/ws/sensor"
@@ -256,3 +256,85 @@ def test_resume_after_a_reconnect_without_a_gap(client: TestClient, writer: Read
         assert ws.receive_json()["timestamp"].endswith("03Z")  # the snapshot: already in history
         writer.store_many([reading("battery", 4)])
         assert ws.receive_json()["timestamp"].endswith("04Z")
+
+
+# --- ?alarms=true: the sensor's alarm events besides its readings -------------------------------
+
+HOT = AlarmRule.model_validate({"id": "hot", "sensor_type": "temperature", "above": 100})
+LOW = AlarmRule.model_validate(
+    {"id": "low", "sensor_type": "battery", "below": 10, "severity": "critical"}
+)
+
+
+@pytest.fixture
+def alarm_writer(redis_client: redis.Redis, key_prefix: str) -> ReadingWriter:
+    """Stores readings as the consumer does with the rules HOT and LOW."""
+    return ReadingWriter(
+        redis_client, StorageSettings(key_prefix=key_prefix), alarm_rules=[HOT, LOW]
+    )
+
+
+def test_alarm_events_besides_readings(client: TestClient, alarm_writer: ReadingWriter) -> None:
+    with client.websocket_connect(f"{WS}/ev_001?alarms=true") as ws:
+        assert ws.receive_json() == {"event": "subscribed"}  # no readings yet: no snapshot
+        alarm_writer.store_many([reading("temperature", 1, 110)])
+        assert ws.receive_json()["value"] == 110  # the reading first, then what it raised
+        raised = ws.receive_json()
+        stored = client.get("/api/v1/sensor/ev_001/alarms").json()["items"]
+        assert raised == {
+            "event": "alarm",
+            "kind": "raised",
+            "at": raised["at"],
+            "alarm": stored[0],
+        }
+        assert raised["alarm"]["state"] == "active"
+        assert raised["alarm"]["raised_at"] == raised["at"]
+        alarm_writer.store_many([reading("temperature", 2, 40)])
+        assert ws.receive_json()["value"] == 40
+        cleared = ws.receive_json()
+        stored = client.get("/api/v1/sensor/ev_001/alarms").json()["items"]
+        assert (cleared["event"], cleared["kind"]) == ("alarm", "cleared")
+        assert cleared["alarm"] == stored[0]
+        assert cleared["alarm"]["raised_at"] == raised["at"]  # when it was raised, not now
+        assert cleared["alarm"]["cleared"] == "2024-02-01T12:00:02Z"
+
+
+def test_the_snapshot_comes_before_subscribed(
+    client: TestClient, alarm_writer: ReadingWriter
+) -> None:
+    alarm_writer.store_many([reading("battery", 0, 50)])
+    with client.websocket_connect(f"{WS}/ev_001?alarms=1") as ws:
+        assert ws.receive_json()["sensor_type"] == "battery"
+        assert ws.receive_json() == {"event": "subscribed"}
+        alarm_writer.store_many([reading("battery", 1, 5)])
+        assert ws.receive_json()["value"] == 5
+        assert ws.receive_json()["alarm"]["rule_id"] == "low"
+
+
+def test_no_alarm_events_without_alarms_true(
+    client: TestClient, alarm_writer: ReadingWriter
+) -> None:
+    for query in ("", "?alarms=false"):
+        sensor = f"ev_q{len(query)}"
+        alarm_writer.store_many([reading("temperature", 0, 50, sensor_id=sensor)])
+        with client.websocket_connect(f"{WS}/{sensor}{query}") as ws:
+            assert ws.receive_json()["value"] == 50  # the snapshot: subscribed
+            alarm_writer.store_many([reading("temperature", 1, 110, sensor_id=sensor)])
+            alarm_writer.store_many([reading("temperature", 2, 120, sensor_id=sensor)])
+            # Published in order on the one connection: an alarm event would come in between.
+            assert ws.receive_json()["value"] == 110
+            assert ws.receive_json()["value"] == 120
+
+
+def test_types_filter_alarm_events_too(client: TestClient, alarm_writer: ReadingWriter) -> None:
+    with client.websocket_connect(f"{WS}/ev_001?alarms=true&types=battery") as ws:
+        assert ws.receive_json() == {"event": "subscribed"}
+        alarm_writer.store_many([reading("temperature", 1, 110)])  # raises "hot": not wanted
+        alarm_writer.store_many([reading("battery", 1, 5)])
+        assert ws.receive_json()["sensor_type"] == "battery"
+        assert ws.receive_json()["alarm"]["rule_id"] == "low"
+
+
+def test_a_bad_alarms_value_closes_with_policy_violation(client: TestClient) -> None:
+    closed = refusal(client, f"{WS}/ev_001?alarms=maybe")
+    assert (closed.code, closed.reason) == (1008, "alarms must be true or false, not 'maybe'")

@@ -14,7 +14,14 @@ from ev_schemas.aggregation import (
     ExactSum,
     PartialAggregate,
 )
-from ev_schemas.alarm_models import ALARM_ID_PATTERN, Alarm, AlarmAck, AlarmPage, SensorAlarms
+from ev_schemas.alarm_models import (
+    ALARM_ID_PATTERN,
+    Alarm,
+    AlarmAck,
+    AlarmEvent,
+    AlarmPage,
+    SensorAlarms,
+)
 from ev_schemas.alarm_rules import (
     ALARM_RULES_EXAMPLE,
     MAX_RULES,
@@ -81,6 +88,7 @@ __all__ = [
     "ALARM_ID_PATTERN",
     "Alarm",
     "AlarmAck",
+    "AlarmEvent",
     "AlarmPage",
     "SensorAlarms",
     "ALARM_RULES_EXAMPLE",

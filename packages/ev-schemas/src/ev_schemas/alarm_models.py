@@ -86,3 +86,28 @@ class AlarmAck(BaseModel):
     )
 
     by: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
+class AlarmEvent(BaseModel):
+    """An alarm transition pushed to live clients: ``raised``, ``cleared``, ``revised`` (a late
+    reading changed the episode's times) or ``retracted`` (a late reading showed it never
+    happened), at ``at`` (server time), with the episode as it stands after it (no
+    acknowledgement: ``GET /sensor/{id}/alarms`` has those)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event": "alarm",
+                    "kind": "cleared",
+                    "at": "2024-02-01T12:03:00.388Z",
+                    "alarm": {**_ALARM, "acked_by": None, "acked_at": None},
+                }
+            ]
+        }
+    )
+
+    event: Literal["alarm"] = "alarm"
+    kind: Literal["raised", "cleared", "revised", "retracted"]
+    at: UtcTimestamp
+    alarm: Alarm

@@ -55,7 +55,14 @@ from ev_storage.fleet_aggregate import (
 )
 from ev_storage.history import Row
 from ev_storage.keys import KeyLayout
-from ev_storage.live_feed import LiveEvent, LiveFeed, LiveMessage, LiveSubscribed
+from ev_storage.live_feed import (
+    LiveEvent,
+    LiveFeed,
+    LiveMessage,
+    LivePatternMessage,
+    LivePatternSubscribed,
+    LiveSubscribed,
+)
 from ev_storage.rate_counter import RateCounter, WindowCount
 from ev_storage.reader import ReadingReader
 from ev_storage.redis_settings import RedisSettings
@@ -88,6 +95,8 @@ __all__ = [
     "LiveEvent",
     "LiveFeed",
     "LiveMessage",
+    "LivePatternMessage",
+    "LivePatternSubscribed",
     "LiveSubscribed",
     "Position",
     "RateCounter",

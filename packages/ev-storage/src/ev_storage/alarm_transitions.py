@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from ev_schemas import Alarm, AlarmEvent, from_epoch_ms
 from ev_storage.errors import StorageError
 
 TransitionKind = Literal["raised", "cleared", "revised", "retracted"]
@@ -69,7 +70,8 @@ def rule_args(rule: ScriptRule) -> list[str]:
 class AlarmTransition:
     """An alarm episode raised, cleared, revised (a late reading changed its times) or retracted
     (a late reading showed it never happened): measurement times in ms, ``at`` the server time
-    (ms) of the store that made the transition."""
+    (ms) of the store that made the transition, ``raised_at_ms`` and ``cleared_at_ms`` the
+    episode's own processing times (None when a script older than 0.2 sent it without them)."""
 
     kind: TransitionKind
     sensor_id: str
@@ -80,15 +82,20 @@ class AlarmTransition:
     cleared_ms: int | None
     severity: str
     at_ms: int
+    raised_at_ms: int | None = None
+    cleared_at_ms: int | None = None
 
     @classmethod
     def parse(cls, sensor_id: str, raw: bytes | str) -> AlarmTransition:
-        """One transition as the script returns it (``kind|type|rule|began|raised|cleared|
-        severity|at``); :class:`StorageError` if it is not one."""
+        """One transition as the script returns and publishes it (``kind|type|rule|began|raised|
+        cleared|severity|at|raised at|cleared at``, the last two optional); :class:`StorageError`
+        if it is not one."""
         text = raw.decode() if isinstance(raw, bytes) else raw
         parts = text.split("|")
         try:
-            kind, sensor_type, rule_id, began, raised, cleared, severity, at = parts
+            if len(parts) == 8:
+                parts += ["", ""]
+            kind, sensor_type, rule_id, began, raised, cleared, severity, at, r_at, c_at = parts
             if kind not in _KINDS:
                 raise ValueError(kind)
             return cls(
@@ -98,12 +105,47 @@ class AlarmTransition:
                 rule_id,
                 int(began),
                 int(raised),
-                int(cleared) if cleared else None,
+                _optional_int(cleared),
                 severity,
                 int(at),
+                _optional_int(r_at),
+                _optional_int(c_at),
             )
         except ValueError:
             raise StorageError(f"unexpected alarm transition {text[:200]!r}") from None
+
+    @property
+    def alarm_id(self) -> str:
+        """The episode's id, as ``GET /sensor/{id}/alarms`` shows it."""
+        return f"{self.sensor_id}~{self.sensor_type}~{self.rule_id}~{self.began_ms}"
+
+    def alarm(self) -> Alarm:
+        """The episode as the API model, without its acknowledgement (not part of a transition);
+        the processing times fall back to ``at`` when the script did not send them."""
+        cleared_at = self.cleared_at_ms
+        if cleared_at is None and self.cleared_ms is not None:
+            cleared_at = self.at_ms
+        return Alarm(
+            alarm_id=self.alarm_id,
+            sensor_id=self.sensor_id,
+            sensor_type=self.sensor_type,
+            rule_id=self.rule_id,
+            severity=self.severity,  # validated by the model
+            state="active" if self.cleared_ms is None else "cleared",
+            began=from_epoch_ms(self.began_ms),
+            raised=from_epoch_ms(self.raised_ms),
+            cleared=None if self.cleared_ms is None else from_epoch_ms(self.cleared_ms),
+            raised_at=from_epoch_ms(self.at_ms if self.raised_at_ms is None else self.raised_at_ms),
+            cleared_at=None if cleared_at is None else from_epoch_ms(cleared_at),
+        )
+
+    def event(self) -> AlarmEvent:
+        """The transition as pushed to live clients (the WebSockets)."""
+        return AlarmEvent(kind=self.kind, at=from_epoch_ms(self.at_ms), alarm=self.alarm())
+
+
+def _optional_int(text: str) -> int | None:
+    return int(text) if text else None
 
 
 def applicable(rules: Sequence[ScriptRule], sensor_id: str) -> list[ScriptRule]:

@@ -17,11 +17,12 @@
 -- that neither triggers nor lies in an episode (after which the rule is inactive with no run),
 -- and the episodes from there on are replaced by the re-walk's. So the episodes depend on the
 -- set of stored readings only, never on their order.
--- Each transition, as "<kind>|<type>|<rule>|<began>|<raised>|<cleared>|<severity>|<at>" (kind:
--- raised, cleared, revised: a past episode's times changed, retracted: a late reading showed it
--- never happened), is published on the alarm channel and kept pending in the hash (field
--- "pending", one per line) until the writer has indexed it. After the outcomes the script
--- returns the number of new transitions, then every pending one (the new ones last).
+-- Each transition, as "<kind>|<type>|<rule>|<began>|<raised>|<cleared>|<severity>|<at>|<raised
+-- at>|<cleared at>" (kind: raised, cleared, revised: a past episode's times changed, retracted: a
+-- late reading showed it never happened; <at>: now, the other two: the episode's processing
+-- times), is published on the alarm channel and kept pending in the hash (field "pending", one
+-- per line) until the writer has indexed it. After the outcomes the script returns the number
+-- of new transitions, then every pending one (the new ones last).
 
 local rules_by_type = {}
 for r = 0, (rule_count or 0) - 1 do
@@ -202,6 +203,7 @@ end
 local function transition(out, kind, sensor_type, rule, began, e, at)
     out[#out + 1] = kind .. '|' .. sensor_type .. '|' .. rule.id .. '|' .. fmt(began) .. '|'
         .. fmt(e.raised) .. '|' .. fmt(e.cleared) .. '|' .. e.severity .. '|' .. at
+        .. '|' .. e.raised_at .. '|' .. (e.cleared_at or '')
 end
 
 -- Evaluate the rules of every type this call stored readings of: `stored[type]` = {key =

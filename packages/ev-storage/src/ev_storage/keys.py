@@ -74,6 +74,7 @@ class KeyLayout:
     | history of a type | ``{prefix}sensor:{<id>}:<type>:history`` |
     | per-type aggregates | ``{prefix}sensor:{<id>}:summary`` |
     | pub/sub channel of new readings | ``{prefix}sensor:{<id>}:live`` |
+    | pub/sub channel of alarm transitions | ``{prefix}sensor:{<id>}:live:alarms`` |
     | a client's request counter | ``{prefix}ratelimit:<client id>`` |
     | a shard of the fleet catalogue | ``{prefix}catalogue:{c:<n % 64>}:<n>:ids`` and siblings |
     | the alarm rules stored through the API | ``{prefix}{alarm-rules}`` |
@@ -104,6 +105,19 @@ class KeyLayout:
     def alarm_channel(self, sensor_id: str) -> str:
         """Where the write script publishes the sensor's alarm transitions."""
         return f"{self.live_channel(sensor_id)}:alarms"
+
+    def alarm_channel_pattern(self) -> str:
+        """A ``PSUBSCRIBE`` pattern of every sensor's alarm channel. The braces are literal in a
+        glob, and neither a prefix nor a sensor id may hold the glob's special characters."""
+        return f"{self.prefix}sensor:{{*}}:live:alarms"
+
+    def sensor_of_alarm_channel(self, channel: str) -> str | None:
+        """The sensor id of an alarm channel under this prefix; None for any other name."""
+        head, tail = f"{self.prefix}sensor:{{", "}:live:alarms"
+        if not (channel.startswith(head) and channel.endswith(tail)):
+            return None
+        sensor_id = channel[len(head) : -len(tail)]
+        return sensor_id if SENSOR_ID_RE.fullmatch(sensor_id) else None
 
     def live_channel(self, sensor_id: str) -> str:
         """Where the write script publishes each newly stored reading of the sensor."""

@@ -3,7 +3,8 @@
 The writer's script ``PUBLISH``es each newly stored reading on its sensor's live channel
 (:meth:`KeyLayout.live_channel`). A :class:`LiveFeed` is one subscriber connection: channels are
 subscribed and unsubscribed while it runs, and :meth:`LiveFeed.events` yields, in order, each
-message and each confirmation of a subscription.
+message and each confirmation of a subscription, of channels and of patterns (``PSUBSCRIBE``,
+which the API's fleet-wide alarm socket uses).
 
 Pub/sub delivers at most once: what is published while no connection is subscribed is lost. A
 feed whose connection is lost raises :class:`~ev_storage.StorageUnavailable` and is done; the
@@ -35,7 +36,21 @@ class LiveSubscribed(NamedTuple):
     channel: str
 
 
-LiveEvent: TypeAlias = LiveMessage | LiveSubscribed
+class LivePatternMessage(NamedTuple):
+    """A message published on a channel that a subscribed ``pattern`` matches."""
+
+    pattern: str
+    channel: str
+    payload: bytes
+
+
+class LivePatternSubscribed(NamedTuple):
+    """Redis confirmed the subscription to ``pattern`` (``PSUBSCRIBE``)."""
+
+    pattern: str
+
+
+LiveEvent: TypeAlias = LiveMessage | LiveSubscribed | LivePatternMessage | LivePatternSubscribed
 
 
 class LiveFeed:
@@ -80,6 +95,17 @@ class LiveFeed:
         with connection_errors_translated():
             await self._pubsub.unsubscribe(*channels)
 
+    async def psubscribe(self, *patterns: str) -> None:
+        """Send ``PSUBSCRIBE``; each pattern's :class:`LivePatternSubscribed` event confirms it.
+        On a cluster, one node's subscription hears the ``PUBLISH`` of every node."""
+        with connection_errors_translated():
+            await self._pubsub.psubscribe(*patterns)
+
+    async def punsubscribe(self, *patterns: str) -> None:
+        """Send ``PUNSUBSCRIBE``: nothing more arrives through ``patterns`` once Redis has it."""
+        with connection_errors_translated():
+            await self._pubsub.punsubscribe(*patterns)
+
     async def events(self) -> AsyncIterator[LiveEvent]:
         """Messages and subscription confirmations as they arrive, until the connection is lost
         (:class:`~ev_storage.StorageUnavailable`). Waits without a timeout: a quiet channel is
@@ -105,6 +131,12 @@ def _event(message: dict[str, Any] | None) -> LiveEvent | None:
         return LiveMessage(_text(message["channel"]), _bytes(message["data"]))
     if kind == "subscribe":
         return LiveSubscribed(_text(message["channel"]))
+    if kind == "pmessage":
+        return LivePatternMessage(
+            _text(message["pattern"]), _text(message["channel"]), _bytes(message["data"])
+        )
+    if kind == "psubscribe":
+        return LivePatternSubscribed(_text(message["channel"]))
     return None
 
 

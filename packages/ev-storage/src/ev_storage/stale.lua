@@ -12,7 +12,7 @@
 --                                    (the reading that ended the silence), cleared at = now
 -- Episodes and pending transitions are kept as alarms.lua keeps them (same fields), so the
 -- fleet's index, the API and the live channel show them like any alarm.
--- Returns the transitions made (0 or 1), as alarms.lua formats them.
+-- Returns the transitions made (0 or 1), as alarms.lua formats them (ten fields).
 
 local alarm_key, history_key = KEYS[1], KEYS[2]
 local sensor_type, rule, severity = ARGV[1], ARGV[2], ARGV[4]
@@ -62,8 +62,8 @@ if state then
     redis.call('HSET', alarm_key, field, string.format('%d:%d:%s:%s:%s', began, cleared,
         raised_at, at, stored_severity))
     redis.call('HDEL', alarm_key, state_field)
-    text = string.format('cleared|%s|%s|%d|%d|%d|%s|%s', sensor_type, rule, began, began,
-        cleared, stored_severity, at)
+    text = string.format('cleared|%s|%s|%d|%d|%d|%s|%s|%s|%s', sensor_type, rule, began, began,
+        cleared, stored_severity, at, raised_at, at)
 else
     if newest >= now - stale_after then
         return {}
@@ -72,8 +72,8 @@ else
     local field = 'e|' .. sensor_type .. '|' .. rule .. '|' .. string.format('%d', began)
     redis.call('HSET', alarm_key, field, string.format('%d::%s::%s', began, at, severity),
         state_field, string.format('%d:%d', began, newest))
-    text = string.format('raised|%s|%s|%d|%d||%s|%s', sensor_type, rule, began, began, severity,
-        at)
+    text = string.format('raised|%s|%s|%d|%d||%s|%s|%s|', sensor_type, rule, began, began,
+        severity, at, at)
 end
 -- Pending until the writer's side has indexed it, and published, as alarms.lua does.
 local pending = redis.call('HGET', alarm_key, 'pending')

@@ -32,6 +32,7 @@ from ev_api.routes import (
     fleet_aggregate,
     health,
     live,
+    live_alarms,
     metrics,
     sensors,
 )
@@ -44,8 +45,15 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """\
-Latest values, history and aggregates of EV fleet telemetry stored in Redis, and a WebSocket
-stream of new readings.
+Latest values, history and aggregates of EV fleet telemetry stored in Redis, its alarms, and
+WebSocket streams (not listed below: WebSockets have no OpenAPI operations):
+
+- `WS /api/v1/ws/sensor/{sensor_id}`: the sensor's latest readings, then each newly stored one
+  (Reading JSON); `?types=` filters them; with `?alarms=true` also the sensor's alarm events
+  (`{"event": "alarm", "kind", "at", "alarm": Alarm}`), after `{"event": "subscribed"}`.
+- `WS /api/v1/ws/alarms`: every alarm event of the fleet, filters `severity`, `sensor_type`,
+  `rule`, `prefix`; first `{"event": "subscribed"}`, and `{"event": "gap"}` when events may
+  have been lost. Bad parameters close with 1008 and the reason.
 
 Every `/api/v1` route needs header `X-API-Key` when the server runs with `API_KEYS`; the
 WebSocket also accepts `?api_key=`. Errors are JSON with a `detail` field; Redis being unavailable
@@ -79,6 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     hub = LiveFanout(
         live_client,
         channel_for=reader.keys.live_channel,
+        keys=reader.keys,
         queue_size=settings.ws_queue_size,
         subscribe_timeout=2 * settings.redis.socket_timeout_s,
     )
@@ -156,7 +165,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         fleet_aggregate.router,
         alarm_rules.router,
     )
-    for router in (*routers, live.router):
+    for router in (*routers, live.router, live_alarms.router):
         _summaries_from_docstrings(router)
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -176,6 +185,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         alarm_rules.router, prefix=API_PREFIX, dependencies=_admin_guards(app.state.settings)
     )
     app.include_router(live.router, prefix=API_PREFIX)
+    app.include_router(live_alarms.router, prefix=API_PREFIX)
     # Metrics label requests by route template, which needs each router's prefix.
     api_metrics.routes.add(health.router)
     api_metrics.routes.add(metrics.router)
@@ -186,6 +196,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     api_metrics.routes.add(fleet_aggregate.router, API_PREFIX)
     api_metrics.routes.add(alarm_rules.router, API_PREFIX)
     api_metrics.routes.add(live.router, API_PREFIX)
+    api_metrics.routes.add(live_alarms.router, API_PREFIX)
     # Inside the metrics, so that they count the 500 it answers.
     app.add_middleware(InternalErrors)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)

@@ -8,6 +8,10 @@ Pub/sub delivers at most once: messages published while the connection is down a
 a channel is subscribed again after a reconnect, its watchers get :attr:`Signal.RESYNC` and re-read
 the latest values they may have missed. The connection itself is ev-storage's
 :class:`~ev_storage.LiveFeed`; this module keeps the watchers, the reconnection and its backoff.
+
+Alarm transitions come the same way: a sensor's alarm channel beside its live channel
+(``subscribe(sensor_id, alarms=True)``), or every sensor's through one pattern subscription
+(:meth:`LiveFanout.subscribe_alarms`), each parsed once into :class:`LiveAlarm`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,16 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple
 
-from ev_storage import LiveEvent, LiveFeed, LiveMessage, PubSubClient, StorageError
+from ev_storage import (
+    AlarmTransition,
+    KeyLayout,
+    LiveEvent,
+    LiveFeed,
+    LiveMessage,
+    LivePatternMessage,
+    PubSubClient,
+    StorageError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +58,42 @@ class LiveReading(NamedTuple):
     text: str
 
 
-class Subscription:
-    """One watcher of one sensor: a bounded queue of :class:`LiveReading` and :class:`Signal`."""
+class LiveAlarm(NamedTuple):
+    """An alarm transition (for filtering) and its :class:`ev_schemas.AlarmEvent` JSON."""
 
-    __slots__ = ("_closed", "_queue", "channel")
+    transition: AlarmTransition
+    text: str
+
+
+LiveItem = LiveReading | LiveAlarm | Signal
+
+
+class Subscription:
+    """One watcher (of a sensor, or of the fleet's alarms): a bounded queue of
+    :class:`LiveReading`, :class:`LiveAlarm` and :class:`Signal`."""
+
+    __slots__ = ("_closed", "_queue", "_resync_queued", "channel")
 
     def __init__(self, channel: str, queue_size: int) -> None:
         self.channel = channel
-        self._queue: asyncio.Queue[LiveReading | Signal] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[LiveItem] = asyncio.Queue(maxsize=queue_size)
         self._closed = False
+        # A watcher of two channels is told of one reconnection once, not once per channel.
+        self._resync_queued = False
 
     @property
     def ended(self) -> bool:
         """Whether delivery stopped (overflow or shutdown); the queue then holds the reason."""
         return self._closed
 
-    async def get(self) -> LiveReading | Signal:
+    async def get(self) -> LiveItem:
         """The next item; after a :class:`Signal` other than RESYNC nothing more comes."""
-        return await self._queue.get()
+        item = await self._queue.get()
+        if item is Signal.RESYNC:
+            self._resync_queued = False
+        return item
 
-    def deliver(self, item: LiveReading) -> None:
+    def deliver(self, item: LiveReading | LiveAlarm) -> None:
         if self._closed:
             return
         try:
@@ -77,9 +106,12 @@ class Subscription:
         if self._closed:
             return
         if signal is Signal.RESYNC:
+            if self._resync_queued:
+                return
             # A resync re-reads the latest values; a watcher with no room for it is behind anyway.
             try:
                 self._queue.put_nowait(signal)
+                self._resync_queued = True
             except asyncio.QueueFull:
                 self.end(Signal.OVERFLOW)
         else:
@@ -94,9 +126,14 @@ class Subscription:
 
 
 class _Channel:
-    __slots__ = ("ready", "watchers")
+    """A channel or pattern subscribed for its watchers; ``alarms``: it carries alarm transitions
+    (else readings)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("alarms", "pattern", "ready", "watchers")
+
+    def __init__(self, *, pattern: bool = False, alarms: bool = False) -> None:
+        self.pattern = pattern
+        self.alarms = alarms
         self.watchers: set[Subscription] = set()
         # Set once Redis confirmed the subscription: only then may a watcher read its snapshot.
         self.ready = asyncio.Event()
@@ -105,8 +142,10 @@ class _Channel:
 class LiveFanout:
     """Shares one pub/sub connection among every WebSocket client of the process.
 
-    ``channel_for`` maps a sensor id to its live channel; ``queue_size`` bounds each watcher's
-    queue; ``subscribe_timeout`` bounds the wait for Redis to confirm a new subscription.
+    ``channel_for`` maps a sensor id to its live channel; ``keys`` (the write script's layout)
+    names the alarm channels, which cannot be watched without it; ``queue_size`` bounds each
+    watcher's queue; ``subscribe_timeout`` bounds the wait for Redis to confirm a new
+    subscription.
     """
 
     def __init__(
@@ -115,12 +154,14 @@ class LiveFanout:
         *,
         channel_for: Callable[[str], str],
         queue_size: int,
+        keys: KeyLayout | None = None,
         subscribe_timeout: float = 5.0,
         min_backoff: float = 0.1,
         max_backoff: float = 5.0,
     ) -> None:
         self._client = client
         self._channel_for = channel_for
+        self._keys = keys
         self._queue_size = queue_size
         self._subscribe_timeout = subscribe_timeout
         self._min_backoff = min_backoff
@@ -155,54 +196,97 @@ class LiveFanout:
 
     @property
     def channel_count(self) -> int:
-        """How many channels are subscribed (one per watched sensor)."""
+        """How many channels and patterns are subscribed (one per watched sensor and kind)."""
         return len(self._channels)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, sensor_id: str) -> AsyncIterator[Subscription]:
-        """Watch a sensor; returns once Redis confirmed the subscription, so nothing published
-        after this point is missed. Raises :class:`LiveUnavailable` if that takes too long."""
-        name = self._channel_for(sensor_id)
-        watcher = Subscription(name, self._queue_size)
-        channel = self._channels.get(name)
-        is_new = channel is None
-        if channel is None:
-            channel = self._channels[name] = _Channel()
-        channel.watchers.add(watcher)
+    async def subscribe(
+        self, sensor_id: str, *, alarms: bool = False
+    ) -> AsyncIterator[Subscription]:
+        """Watch a sensor's readings (and its alarm transitions too with ``alarms``); returns
+        once Redis confirmed the subscriptions, so nothing published after this point is missed.
+        Raises :class:`LiveUnavailable` if that takes too long."""
+        targets = {self._channel_for(sensor_id): _Channel()}
+        if alarms:
+            targets[self._alarm_keys().alarm_channel(sensor_id)] = _Channel(alarms=True)
+        async with self._watch(targets) as watcher:
+            yield watcher
+
+    @contextlib.asynccontextmanager
+    async def subscribe_alarms(self) -> AsyncIterator[Subscription]:
+        """Watch every sensor's alarm transitions (one pattern subscription, however many
+        watchers); returns once Redis confirmed it, as :meth:`subscribe`."""
+        pattern = self._alarm_keys().alarm_channel_pattern()
+        async with self._watch({pattern: _Channel(pattern=True, alarms=True)}) as watcher:
+            yield watcher
+
+    def _alarm_keys(self) -> KeyLayout:
+        if self._keys is None:
+            raise RuntimeError("this fan-out was made without a key layout: no alarm channels")
+        return self._keys
+
+    @contextlib.asynccontextmanager
+    async def _watch(self, targets: dict[str, _Channel]) -> AsyncIterator[Subscription]:
+        """Add a watcher to each named channel (``targets``: a fresh one for each name, used if
+        it is not subscribed yet) and wait until every one is confirmed."""
+        watcher = Subscription(next(iter(targets)), self._queue_size)
+        watched: dict[str, _Channel] = {}
+        new: list[str] = []
+        for name, fresh in targets.items():
+            channel = self._channels.get(name)
+            if channel is None:
+                channel = self._channels[name] = fresh
+                new.append(name)
+            channel.watchers.add(watcher)
+            watched[name] = channel
         try:
-            if is_new:
-                await self._send_subscribe([name])
+            if new:
+                await self._send_subscribe(new)
             try:
-                await asyncio.wait_for(channel.ready.wait(), self._subscribe_timeout)
+                async with asyncio.timeout(self._subscribe_timeout):
+                    for channel in watched.values():
+                        await channel.ready.wait()
             except TimeoutError:
                 raise LiveUnavailable(
-                    f"Redis did not confirm the subscription to {name} "
+                    f"Redis did not confirm the subscription to {', '.join(watched)} "
                     f"within {self._subscribe_timeout:g} s"
                 ) from None
             yield watcher
         finally:
-            channel.watchers.discard(watcher)
-            if not channel.watchers and self._channels.get(name) is channel:
-                del self._channels[name]
-                await self._send_unsubscribe(name)
+            gone = []
+            for name, channel in watched.items():
+                channel.watchers.discard(watcher)
+                if not channel.watchers and self._channels.get(name) is channel:
+                    del self._channels[name]
+                    gone.append((name, channel.pattern))
+            for name, pattern in gone:
+                await self._send_unsubscribe(name, pattern=pattern)
 
     async def _send_subscribe(self, names: list[str]) -> None:
         feed = self._feed
         if feed is None:
             return  # the reader subscribes every channel when it (re)connects
         self._pending.update(names)
+        patterns = [name for name in names if self._channels[name].pattern]
+        channels = [name for name in names if not self._channels[name].pattern]
         try:
-            await feed.subscribe(*names)
+            if channels:
+                await feed.subscribe(*channels)
+            if patterns:
+                await feed.psubscribe(*patterns)
         except StorageError as exc:
             # The reader sees the broken connection too and re-subscribes after reconnecting.
             log.debug("live fan-out: SUBSCRIBE failed: %s", exc)
 
-    async def _send_unsubscribe(self, name: str) -> None:
+    async def _send_unsubscribe(self, name: str, *, pattern: bool) -> None:
         feed = self._feed
         if feed is None:
             return
         try:
-            await feed.unsubscribe(name)
+            if pattern:
+                await feed.punsubscribe(name)
+            else:
+                await feed.unsubscribe(name)
         except StorageError as exc:
             log.debug("live fan-out: UNSUBSCRIBE failed: %s", exc)
 
@@ -233,15 +317,35 @@ class LiveFanout:
                 self._feed = None
 
     def _dispatch(self, event: LiveEvent) -> None:
-        if isinstance(event, LiveMessage):
-            channel = self._channels.get(event.channel)
+        if isinstance(event, LiveMessage | LivePatternMessage):
+            name = event.pattern if isinstance(event, LivePatternMessage) else event.channel
+            channel = self._channels.get(name)
             if channel is not None and channel.watchers:
-                reading = _parse(event.payload)
-                if reading is not None:
+                item = (
+                    self._parse_alarm(event.channel, event.payload)
+                    if channel.alarms
+                    else _parse(event.payload)
+                )
+                if item is not None:
                     for watcher in tuple(channel.watchers):
-                        watcher.deliver(reading)
+                        watcher.deliver(item)
         else:
-            self._on_subscribed(event.channel, self._channels.get(event.channel))
+            name = event[0]  # the channel, or the pattern
+            self._on_subscribed(name, self._channels.get(name))
+
+    def _parse_alarm(self, channel: str, payload: bytes) -> LiveAlarm | None:
+        """The transition and its event JSON, worked out once per message."""
+        sensor_id = self._alarm_keys().sensor_of_alarm_channel(channel)
+        try:
+            if sensor_id is None:
+                raise ValueError(f"not an alarm channel: {channel!r}")
+            transition = AlarmTransition.parse(sensor_id, payload)
+            return LiveAlarm(transition, transition.event().model_dump_json())
+        except (StorageError, ValueError) as exc:
+            log.warning(
+                "live fan-out: dropped a malformed alarm message %r: %s", payload[:100], exc
+            )
+            return None
 
     def _on_subscribed(self, name: str, channel: _Channel | None) -> None:
         if self._pending[name] > 0:

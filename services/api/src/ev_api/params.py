@@ -79,11 +79,9 @@ def parse_type_filter(values: Iterable[str] | None, catalogue: Catalogue) -> tup
     None when no filter was given; :class:`ValueError` naming the configured types when one is
     unknown, or when the filter names no type at all.
     """
-    if values is None:
+    names = split_list(values)
+    if names is None:
         return None
-    names = tuple(
-        dict.fromkeys(part.strip() for value in values for part in value.split(",") if part.strip())
-    )
     if not names:
         raise ValueError(f"name at least one sensor type; configured: {', '.join(catalogue)}")
     unknown = [name for name in names if name not in catalogue]
@@ -93,3 +91,26 @@ def parse_type_filter(values: Iterable[str] | None, catalogue: Catalogue) -> tup
             f"configured: {', '.join(catalogue)}"
         )
     return names
+
+
+def split_list(values: Iterable[str] | None) -> tuple[str, ...] | None:
+    """The names of a repeated and/or comma-separated parameter, in order, without repeats
+    (None when it is absent, empty when it names nothing)."""
+    if values is None:
+        return None
+    return tuple(
+        dict.fromkeys(part.strip() for value in values for part in value.split(",") if part.strip())
+    )
+
+
+def parse_flag(name: str, value: str | None) -> bool:
+    """A switch: absent, ``false`` or ``0`` is off, ``true`` or ``1`` on; :class:`ValueError`
+    otherwise (checked by hand where FastAPI's own check would fail a WebSocket handshake)."""
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value[:40]!r}")
