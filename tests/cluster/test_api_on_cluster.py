@@ -103,10 +103,16 @@ def test_live_readings_of_sensors_on_every_master(
     """The hub listens on one node; the write script's PUBLISH reaches it from every master."""
     api = make_api()
     with contextlib.ExitStack() as stack:
+        # alarms=true for its "subscribed" marker: store only once every subscription is
+        # confirmed (a reading published before would not reach the socket, by design).
         sockets = {
-            sensor: stack.enter_context(api.websocket_connect(f"/api/v1/ws/sensor/{sensor}"))
+            sensor: stack.enter_context(
+                api.websocket_connect(f"/api/v1/ws/sensor/{sensor}?alarms=true")
+            )
             for sensor in SENSORS
         }
+        for ws in sockets.values():
+            assert ws.receive_json() == {"event": "subscribed"}
         writer.store_many([reading(sensor, 7, 70.0) for sensor in SENSORS])
         for sensor, ws in sockets.items():
             assert ws.receive_json() == reading(sensor, 7, 70.0).model_dump(mode="json")
