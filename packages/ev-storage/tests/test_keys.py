@@ -91,3 +91,14 @@ def test_rate_counter_key_is_the_prefix_and_the_hash() -> None:
 def test_rate_counter_refuses_anything_but_a_hash(client_id: str) -> None:
     with pytest.raises(InvalidKey, match="client id"):
         KeyLayout().rate_counter(client_id)
+
+
+def test_alarm_outbox_keys_share_their_own_slot() -> None:
+
+    keys = KeyLayout("p:")
+    assert keys.alarm_outbox() == "p:{alarm-outbox}"
+    sent = keys.alarm_outbox_sent("1700000000000-3")
+    assert sent == "p:{alarm-outbox}:sent:1700000000000-3"
+    assert key_slot(sent.encode()) == key_slot(keys.alarm_outbox().encode())
+    with pytest.raises(InvalidKey):
+        keys.alarm_outbox_sent("1-2}x")
