@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -183,8 +182,9 @@ def test_a_webhook_that_is_down_does_not_hold_up_ingest(
     amqp_url: str,
     client: redis.Redis,
     key_prefix: str,
+    tmp_path: Path,
 ) -> None:
-    rules = Path(tempfile.mkdtemp()) / "rules.json"
+    rules = tmp_path / "rules.json"
     rule = {"id": "fast", "sensor_type": "speed", "above": 150, "clear_below": 50}
     rules.write_text(json.dumps({"rules": [rule]}), encoding="utf-8")
     port = free_port()
