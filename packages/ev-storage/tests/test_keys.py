@@ -105,3 +105,14 @@ def test_alarm_channels_and_their_pattern() -> None:
         "p:sensor:{a}b}:live:alarms",
     ):
         assert keys.sensor_of_alarm_channel(other) is None
+
+
+def test_alarm_outbox_keys_share_their_own_slot() -> None:
+
+    keys = KeyLayout("p:")
+    assert keys.alarm_outbox() == "p:{alarm-outbox}"
+    sent = keys.alarm_outbox_sent("1700000000000-3")
+    assert sent == "p:{alarm-outbox}:sent:1700000000000-3"
+    assert key_slot(sent.encode()) == key_slot(keys.alarm_outbox().encode())
+    with pytest.raises(InvalidKey):
+        keys.alarm_outbox_sent("1-2}x")

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from ev_consumer.service import run
 from ev_consumer.settings import ConsumerSettings
-from ev_service import ConfigurationError
+from ev_service import ConfigurationError, load_settings
 from ev_service.amqp_env import RABBITMQ
 from ev_storage import RedisSettings
 
@@ -64,3 +64,38 @@ def test_redis_tls_files_without_redis_tls_are_refused(ca: Path) -> None:
         ConsumerSettings(redis=RedisSettings(tls_ca_file=ca))
     with pytest.raises(ValidationError, match="go together"):
         ConsumerSettings(redis=RedisSettings(tls=True, tls_cert_file=ca))
+
+
+def test_webhook_urls_need_a_secret_said_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ALARM_WEBHOOK_URLS", "https://hooks.example/a?token=s3cr3t")
+    monkeypatch.delenv("ALARM_WEBHOOK_SECRET", raising=False)
+    assert run() == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "ev-consumer: invalid configuration: "
+        "ALARM_WEBHOOK_SECRET is required when ALARM_WEBHOOK_URLS is set\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "urls", ["ftp://hooks.example/a", "hooks.example/a", "https://a.example, http:///x?k=s3cr3t"]
+)
+def test_webhook_urls_must_be_http_urls_with_a_host(
+    urls: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALARM_WEBHOOK_URLS", urls)
+    monkeypatch.setenv("ALARM_WEBHOOK_SECRET", "k")
+    with pytest.raises(ConfigurationError, match="ALARM_WEBHOOK_URLS: URL") as caught:
+        load_settings(ConsumerSettings)
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_webhook_urls_turn_the_alarm_outbox_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not ConsumerSettings().storage().alarm_outbox
+    monkeypatch.setenv("ALARM_WEBHOOK_URLS", "http://a.example/x, https://b.example:8443/y")
+    monkeypatch.setenv("ALARM_WEBHOOK_SECRET", "k")
+    settings = load_settings(ConsumerSettings)
+    assert settings.alarm_webhook_urls == ("http://a.example/x", "https://b.example:8443/y")
+    assert settings.storage().alarm_outbox

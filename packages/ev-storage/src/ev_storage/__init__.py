@@ -5,6 +5,7 @@ Takes clients and settings from the caller; never reads the environment, never c
 
 from ev_storage.__about__ import __version__
 from ev_storage.aggregate import aggregate_history
+from ev_storage.alarm_outbox import AlarmOutbox, OutboxBacklog, OutboxEntry
 from ev_storage.alarm_reader import AlarmFilter, AlarmId, AlarmReader
 from ev_storage.alarm_rules_store import AlarmRulesStore, read_stored_rules
 from ev_storage.alarm_transitions import AlarmTransition
@@ -72,6 +73,9 @@ from ev_storage.writer import ReadingWriter, WriteOutcome
 
 __all__ = [
     "AlarmFilter",
+    "AlarmOutbox",
+    "OutboxBacklog",
+    "OutboxEntry",
     "AlarmId",
     "AlarmReader",
     "AlarmTransition",

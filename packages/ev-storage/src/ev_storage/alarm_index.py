@@ -6,7 +6,9 @@ the episode's began ms, member its alarm id (``<sensor>~<type>~<rule>~<began>``)
 script keeps each transition pending in the sensor's alarm hash; :class:`AlarmIndex` applies
 them here, then acknowledges them (``ack_pending.lua``). Applying is idempotent (set
 operations that end in the episode's last state), so a transition applied twice, after a
-writer died before acknowledging, changes nothing.
+writer died before acknowledging, changes nothing. With ``outbox``, each transition is also
+appended to the alarm outbox in the same pipeline (``ev_storage.alarm_outbox``), a transition
+applied twice then twice with the same idempotency key.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from ev_storage.alarm_outbox import queue_transition
 from ev_storage.alarm_transitions import AlarmTransition
 from ev_storage.clients import SyncClient
 from ev_storage.errors import connection_errors_translated
@@ -43,8 +46,11 @@ def _ack_script() -> tuple[str, str]:
 class AlarmIndex:
     """Applies alarm transitions to the fleet's index (the writer's side, synchronous)."""
 
-    def __init__(self, client: SyncClient, keys: KeyLayout, retention_ms: int) -> None:
+    def __init__(
+        self, client: SyncClient, keys: KeyLayout, retention_ms: int, *, outbox: bool = False
+    ) -> None:
         self._client, self._keys, self._retention_ms = client, keys, retention_ms
+        self._outbox = outbox
 
     def apply(self, drained: dict[str, tuple[list[str], list[AlarmTransition]]]) -> None:
         """Index the transitions of each sensor (its pending lines, and them parsed), then
@@ -53,9 +59,11 @@ class AlarmIndex:
             return
         with connection_errors_translated():
             pipe = self._client.pipeline(transaction=False)
-            for _, transitions in drained.values():
-                for transition in transitions:
+            for lines, transitions in drained.values():
+                for line, transition in zip(lines, transitions, strict=True):
                     self._queue(pipe, transition)
+                    if self._outbox:
+                        queue_transition(pipe, self._keys, line, transition)
             pipe.execute()
         source, sha = _ack_script()
         calls = [

@@ -17,6 +17,8 @@ from ev_storage.errors import InvalidKey
 
 #: A rate counter's client: a hash of who is counted (32 hex digits), never a raw key or address.
 CLIENT_ID_RE = re.compile(r"[0-9a-f]{32}")
+#: A stream entry id (``<ms>-<seq>``).
+STREAM_ID_RE = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 #: A prefix is a namespace (``"prod:"``, ``"evtest:1a2b:"``); braces would move the hash tag.
 PREFIX_RE = re.compile(r"[A-Za-z0-9_.:/\-]{0,100}")
 #: Shards of the fleet catalogue are numbered 0 .. MAX_SHARDS - 1 at most; shard n lives in group
@@ -78,6 +80,7 @@ class KeyLayout:
     | a client's request counter | ``{prefix}ratelimit:<client id>`` |
     | a shard of the fleet catalogue | ``{prefix}catalogue:{c:<n % 64>}:<n>:ids`` and siblings |
     | the alarm rules stored through the API | ``{prefix}{alarm-rules}`` |
+    | the alarm outbox (webhooks' stream) | ``{prefix}{alarm-outbox}`` |
     """
 
     prefix: str = ""
@@ -132,6 +135,16 @@ class KeyLayout:
         """The rule set stored through the API (one string: canonical JSON); its own hash tag,
         so it lives in one slot like any single key, and a script may read it there."""
         return f"{self.prefix}{{alarm-rules}}"
+
+    def alarm_outbox(self) -> str:
+        """The stream of alarm transitions the webhook notifier delivers; its own hash tag."""
+        return f"{self.prefix}{{alarm-outbox}}"
+
+    def alarm_outbox_sent(self, entry_id: str) -> str:
+        """The webhooks (by fingerprint) that accepted one outbox entry, beside the outbox."""
+        if not isinstance(entry_id, str) or not STREAM_ID_RE.fullmatch(entry_id):
+            raise InvalidKey(f"outbox entry id {shown(entry_id)} must be a stream id (<ms>-<n>)")
+        return f"{self.alarm_outbox()}:sent:{entry_id}"
 
     def alarm_index(self, group: int, which: str) -> str:
         """A group's sorted set of the fleet's alarms (score: began ms, member: alarm id):

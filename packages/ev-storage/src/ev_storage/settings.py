@@ -42,6 +42,10 @@ class StorageSettings:
     ``history_rollups`` keeps per-minute and per-quarter-hour aggregates in each history, updated
     by the same write (about 20% more Redis time per reading), so long-range aggregates read
     those instead of every reading. Off, the write drops them and aggregates read the readings.
+
+    ``alarm_outbox`` also appends every alarm transition the writer and the staleness sweep
+    index to the alarm outbox stream (``ev_storage.alarm_outbox``), for webhook notifications;
+    off (the default), nothing is appended.
     """
 
     key_prefix: str = ""
@@ -51,6 +55,7 @@ class StorageSettings:
     history_bucket: timedelta = timedelta(minutes=2)
     catalogue_shards: int = 1024
     history_rollups: bool = True
+    alarm_outbox: bool = False
 
     def __post_init__(self) -> None:
         check_prefix(self.key_prefix)

@@ -74,7 +74,9 @@ class StalenessSweep:
         self._client = client
         self._keys = KeyLayout(settings.key_prefix)
         self._shards = settings.catalogue_shards
-        self._index = AlarmIndex(client, self._keys, settings.retention_ms)
+        self._index = AlarmIndex(
+            client, self._keys, settings.retention_ms, outbox=settings.alarm_outbox
+        )
         self._clock = clock
 
     def sweep(self, rules: Sequence[SweepRule]) -> SweepResult:

@@ -92,7 +92,9 @@ class ReadingWriter:
             "1" if settings.history_rollups else "0",
         )
         self._catalogue = CatalogueIndex(client, self._keys, settings.catalogue_shards)
-        self._alarm_index = AlarmIndex(client, self._keys, settings.retention_ms)
+        self._alarm_index = AlarmIndex(
+            client, self._keys, settings.retention_ms, outbox=settings.alarm_outbox
+        )
         # Keys are checked and formatted once per sensor (and type), not once per reading.
         self._sensor_cache: dict[str, tuple[str, str]] = {}
         self._type_cache: dict[tuple[str, str], tuple[str, str]] = {}

@@ -16,6 +16,7 @@ from prometheus_client import Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ev_consumer.__about__ import __version__
+from ev_consumer.alarm_notifier import AlarmNotifier
 from ev_consumer.pipeline import ReadingPipeline
 from ev_messaging import BatchConsumer, BatchHandler, Delivery, Rejection
 from ev_service.metrics import service_registry
@@ -69,6 +70,10 @@ class ConsumerMetrics:
     def track(self, consumer: BatchConsumer, pipeline: ReadingPipeline) -> None:
         """Export the counters of ``consumer`` and ``pipeline``, read at each scrape."""
         self.registry.register(_StatsCollector(consumer, pipeline))
+
+    def track_notifier(self, notifier: AlarmNotifier) -> None:
+        """Export the alarm notifier's deliveries and the outbox's backlog, read at each scrape."""
+        self.registry.register(_NotifierCollector(notifier))
 
     @contextlib.contextmanager
     def serving(self, host: str, port: int) -> Iterator[None]:
@@ -171,3 +176,50 @@ class _StatsCollector:
             "second, or a batch's duration)",
             value=max(0.0, time.monotonic() - self._consumer.active_at),
         )
+
+
+class _NotifierCollector:
+    """The alarm notifier's counts, per webhook (labelled by host), at scrape time."""
+
+    def __init__(self, notifier: AlarmNotifier) -> None:
+        self._notifier = notifier
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._notifier.stats
+        deliveries = CounterMetricFamily(
+            "ev_consumer_webhook_deliveries",
+            "Alarm webhook POSTs by webhook (its host) and outcome: delivered (a 2xx) or "
+            "failed (an error, a timeout or another status; retried with backoff)",
+            labels=["webhook", "outcome"],
+        )
+        last = GaugeMetricFamily(
+            "ev_consumer_webhook_last_success_timestamp_seconds",
+            "When the webhook last accepted a notification (Unix time); absent until it has",
+            labels=["webhook"],
+        )
+        for label, target in stats.targets.items():
+            deliveries.add_metric([label, "delivered"], target.delivered)
+            deliveries.add_metric([label, "failed"], target.failed)
+            if target.last_success is not None:
+                last.add_metric([label], target.last_success)
+        yield deliveries
+        yield last
+        yield CounterMetricFamily(
+            "ev_consumer_alarm_outbox_dropped",
+            "Alarm outbox entries trimmed (more than the outbox keeps) before every webhook "
+            "accepted them: notifications lost",
+            value=stats.dropped,
+        )
+        if stats.lag is not None:
+            yield GaugeMetricFamily(
+                "ev_consumer_alarm_outbox_lag",
+                "Alarm transitions in the outbox that no notifier has read yet (polled)",
+                value=stats.lag,
+            )
+        if stats.pending is not None:
+            yield GaugeMetricFamily(
+                "ev_consumer_alarm_outbox_pending",
+                "Alarm transitions read by a notifier and not yet accepted by every webhook "
+                "(polled)",
+                value=stats.pending,
+            )

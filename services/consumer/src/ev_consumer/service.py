@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 from types import FrameType
 
+import httpx
+
+from ev_consumer.alarm_notifier import AlarmNotifier
 from ev_consumer.alarm_rules import AlarmRulesSource
 from ev_consumer.heartbeat import Heartbeat
 from ev_consumer.metrics import ConsumerMetrics
@@ -17,6 +20,7 @@ from ev_consumer.pipeline import ReadingPipeline
 from ev_consumer.queue_poller import QueuePoller
 from ev_consumer.settings import ConsumerSettings
 from ev_consumer.stale_sweeper import StaleSweeper
+from ev_consumer.webhooks import WebhookSender, webhook_targets
 from ev_messaging import (
     INVALID_QUEUE,
     UNROUTED_QUEUE,
@@ -31,6 +35,7 @@ from ev_messaging import TlsVerificationFailed as BrokerCertificateRejected
 from ev_schemas import ReadingValidator
 from ev_service import ConfigurationError, configure_logging, load_settings
 from ev_storage import (
+    AlarmOutbox,
     KeyLayout,
     ReadingWriter,
     StorageRefused,
@@ -42,6 +47,9 @@ from ev_storage import TlsVerificationFailed as RedisCertificateRejected
 from ev_storage.staleness import StalenessSweep
 
 log = logging.getLogger("ev_consumer")
+
+#: Seconds a webhook has to answer (connecting included) before the attempt counts as failed.
+WEBHOOK_TIMEOUT_S = 10.0
 
 
 def build_consumer(
@@ -117,6 +125,36 @@ def observed(
         yield
 
 
+@contextlib.contextmanager
+def notifying(
+    settings: ConsumerSettings, client: SyncClient, metrics: ConsumerMetrics
+) -> Iterator[AlarmNotifier | None]:
+    """While the block runs, with ``ALARM_WEBHOOK_URLS``: the alarm notifier's thread (its
+    metrics exported); without: nothing."""
+    secret = settings.alarm_webhook_secret
+    if not settings.alarm_webhook_urls or secret is None:
+        yield None
+        return
+    targets = webhook_targets(settings.alarm_webhook_urls)
+    outbox = AlarmOutbox(client, KeyLayout(settings.redis.key_prefix))
+    with httpx.Client(timeout=WEBHOOK_TIMEOUT_S, follow_redirects=False) as http:
+        notifier = AlarmNotifier(
+            outbox,
+            targets,
+            WebhookSender(http, secret.get_secret_value().encode()),
+            # A blocking read must end well within the client's socket timeout.
+            block_s=min(1.0, settings.redis.socket_timeout_s / 2),
+        )
+        metrics.track_notifier(notifier)
+        log.info(
+            "alarm webhooks: %s (as %s)",
+            ", ".join(target.label for target in targets),
+            notifier.name,
+        )
+        with notifier.running():
+            yield notifier
+
+
 def redis_client(settings: ConsumerSettings) -> SyncClient:
     """The consumer's Redis client; connects on first use, so a Redis that is down at start-up
     only makes the first batch wait and retry. A cluster client (``REDIS_CLUSTER``) reads the
@@ -173,7 +211,11 @@ def run(stop_requested: bool = False) -> int:
     # than a retry loop that looks alive or a traceback.
     try:
         check_tls(settings, client, consumer)
-        with observed(settings, consumer, metrics), sweepers[0].running():
+        with (
+            observed(settings, consumer, metrics),
+            sweepers[0].running(),
+            notifying(settings, client, metrics),
+        ):
             consumer.run()
     except (RedisCertificateRejected, BrokerCertificateRejected) as exc:
         # Configuration, like an invalid setting: one plain line, never a plain-text fallback.

@@ -4,10 +4,13 @@ this class: ``python -m ev_service.variables``)."""
 from __future__ import annotations
 
 import tempfile
+import urllib.parse
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from ev_messaging import AmqpSettings
 from ev_service import SERVICE_CONFIG, AlarmRulesVar, LoggingVars, RetentionVar
@@ -49,6 +52,41 @@ class ConsumerSettings(TopologyVars, AlarmRulesVar, RetentionVar, LoggingVars):
     (one per consumer)"""
     consumer_heartbeat_max_age_s: float = Field(default=60.0, gt=0)
     """`python -m ev_consumer --check` fails when the heartbeat is older"""
+    alarm_webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    """comma-separated `http(s)` URLs that get a signed JSON POST per alarm transition
+    ([docs/alarms.md](docs/alarms.md#notifications)); empty: no notifications"""
+    alarm_webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key of the webhooks' `X-EV-Signature` header; required with
+    `ALARM_WEBHOOK_URLS`"""
+
+    @field_validator("alarm_webhook_urls", mode="before")
+    @classmethod
+    def _split_webhook_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("alarm_webhook_urls")
+    @classmethod
+    def _http_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for n, url in enumerate(value, 1):
+            # The URL is not repeated: its path or query may hold a token.
+            try:
+                parts = urllib.parse.urlsplit(url)
+                parts.port  # noqa: B018 - raises ValueError for a bad port
+            except ValueError:
+                raise ValueError(f"URL {n} is not a valid URL") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"URL {n} must be an http:// or https:// URL with a host")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_secret_given(self) -> Self:
+        if self.alarm_webhook_urls and not (
+            self.alarm_webhook_secret and self.alarm_webhook_secret.get_secret_value()
+        ):
+            raise ValueError("ALARM_WEBHOOK_SECRET is required when ALARM_WEBHOOK_URLS is set")
+        return self
 
     def amqp(self, client_name: str) -> AmqpSettings:
         """The broker settings under ``client_name``."""
@@ -61,6 +99,7 @@ class ConsumerSettings(TopologyVars, AlarmRulesVar, RetentionVar, LoggingVars):
             history_retention=self.history_retention,
             latest_ttl=_seconds(self.latest_ttl_s),
             summary_ttl=_seconds(self.summary_ttl_s),
+            alarm_outbox=bool(self.alarm_webhook_urls),
         )
 
 
