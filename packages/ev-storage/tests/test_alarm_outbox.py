@@ -95,7 +95,8 @@ def test_a_transition_applied_twice_keeps_its_key(
     ReadingWriter(redis_client, outboxed, [Rule()]).store_many([_speed(0, 120.0)])
     first, again = _entries(redis_client, dying.keys)
     assert first == again
-    line = f"raised|speed|hot|{T0_MS}|{T0_MS}||critical|{first['at_ms']}"
+    at = first["at_ms"]
+    line = f"raised|speed|hot|{T0_MS}|{T0_MS}||critical|{at}|{at}|"  # raised at = at: new
     assert first["idempotency_key"] == idempotency_key("ev_out", line)
 
 

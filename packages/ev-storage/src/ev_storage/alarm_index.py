@@ -85,8 +85,10 @@ class AlarmIndex:
             pipe.zadd(active, {member: t.began_ms})
         else:
             pipe.zrem(active, member)
-        # Episodes that began a retention before this one's newest reading (measurement time,
-        # as the histories' windows) leave the list of all; an active one stays in the active
-        # set until it clears. Approximate across sensors, whose clocks differ: a bound on size.
+        # A bound on size: episodes that began two retentions before this one's newest reading
+        # (measurement time) leave the list of all (their sensor drops them a retention after
+        # they cleared: only one longer than a retention is left out early); an active one
+        # stays in the active set until it clears. Members whose episode is gone are removed
+        # by the readers that meet them (AlarmReader).
         newest = t.raised_ms if t.cleared_ms is None else t.cleared_ms
-        pipe.zremrangebyscore(every, "-inf", f"({newest - self._retention_ms}")
+        pipe.zremrangebyscore(every, "-inf", f"({newest - 2 * self._retention_ms}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ev_schemas import Alarm, from_epoch_ms
+from ev_storage.alarm_index import alarm_group
 from ev_storage.clients import AsyncClient
 from ev_storage.cursor import decode_alarm_cursor, encode_alarm_cursor
 from ev_storage.errors import InvalidArgument, StorageError, redis_errors_translated
@@ -129,7 +130,7 @@ class AlarmReader:
         after it (None on the last page), from the fleet's alarm index (``alarm_index``).
 
         Id prefix, type and rule filter the index members; state and severity the episodes
-        read for them, round after round (each asking more of every group) until the page is
+        read for them, round after round (each from where the last stopped) until the page is
         full or the index is exhausted.
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -183,21 +184,27 @@ class AlarmReader:
     ) -> tuple[list[tuple[int, str]], bool]:
         """The next ``count`` index members after ``after`` over every group, newest first,
         and whether every group is exhausted by them."""
-        top = "+inf" if after is None else str(after[0])
         with redis_errors_translated():
             pipe = self._client.pipeline(transaction=False)
             for key in keys:
-                pipe.zrevrangebyscore(key, top, "-inf", start=0, num=count + 64, withscores=True)
+                # Strictly below the cursor's score, `count` at most; and every member at its
+                # score (ties sort by member), of which those before the cursor's member.
+                top = "+inf" if after is None else f"({after[0]}"
+                pipe.zrevrangebyscore(key, top, "-inf", start=0, num=count, withscores=True)
+                if after is not None:
+                    pipe.zrangebyscore(key, after[0], after[0], withscores=True)
             replies: list[list[tuple[bytes, float]]] = await pipe.execute()
         merged: list[tuple[int, str]] = []
         exhausted = True
-        for reply in replies:
-            items = [(int(score), name.decode()) for name, score in reply]
-            if after is not None:
-                items = [item for item in items if (item[0], item[1]) < after]
-            if len(reply) == count + 64:
+        step = 1 if after is None else 2
+        for n in range(0, len(replies), step):
+            lower = replies[n]
+            merged += [(int(score), name.decode()) for name, score in lower]
+            if len(lower) == count:
                 exhausted = False
-            merged += items
+            if after is not None:
+                ties = [(int(score), name.decode()) for name, score in replies[n + 1]]
+                merged += [item for item in ties if item < after]
         merged.sort(reverse=True)
         if len(merged) > count:
             # Only what every unexhausted group is sure to have returned in order.
@@ -205,7 +212,11 @@ class AlarmReader:
         return merged, exhausted
 
     async def _episodes(self, members: list[tuple[int, str]]) -> list[Alarm | None]:
-        """The episodes (with acknowledgements) of index members; None where it is gone."""
+        """The episodes (with acknowledgements) of index members; None where it is gone.
+
+        Repairs the index on the way: a member whose episode is gone (its sensor cleaned it
+        up, or its history expired) leaves both sets, a cleared one leaves the active set (a
+        slower writer applied an older transition after a newer one)."""
         if not members:
             return []
         ids = [AlarmId.parse(member) for _, member in members]
@@ -215,10 +226,25 @@ class AlarmReader:
                 key = self._keys.alarms(alarm.sensor_id)
                 pipe.hmget(key, f"e|{alarm.field_suffix}", f"a|{alarm.field_suffix}")
             replies: list[list[bytes | None]] = await pipe.execute()
-        return [
+        found = [
             None if raw is None else _alarm(alarm.sensor_id, alarm.field_suffix.encode(), raw, ack)
             for alarm, (raw, ack) in zip(ids, replies, strict=True)
         ]
+        stale = [
+            (alarm, episode is None)
+            for alarm, episode in zip(ids, found, strict=True)
+            if episode is None or episode.state == "cleared"
+        ]
+        if stale:
+            with redis_errors_translated():
+                pipe = self._client.pipeline(transaction=False)
+                for alarm, gone in stale:
+                    group = alarm_group(alarm.sensor_id)
+                    pipe.zrem(self._keys.alarm_index(group, "active"), str(alarm))
+                    if gone:
+                        pipe.zrem(self._keys.alarm_index(group, "all"), str(alarm))
+                await pipe.execute()
+        return found
 
     async def acknowledge(self, alarm_id: AlarmId, by: str) -> Alarm | None:
         """Record who acknowledged the alarm (the first one wins); None if no such alarm."""

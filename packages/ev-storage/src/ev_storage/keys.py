@@ -105,6 +105,10 @@ class KeyLayout:
         """The sensor's alarm rule states and episodes (alarms.lua)."""
         return f"{self.sensor(sensor_id)}:alarms"
 
+    def alarm_episodes(self, sensor_id: str) -> str:
+        """The sensor's episode index (alarms.lua): a sorted set by began ms."""
+        return f"{self.sensor(sensor_id)}:alarms:episodes"
+
     def alarm_channel(self, sensor_id: str) -> str:
         """Where the write script publishes the sensor's alarm transitions."""
         return f"{self.live_channel(sensor_id)}:alarms"

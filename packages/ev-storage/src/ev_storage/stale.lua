@@ -1,6 +1,7 @@
 -- Staleness of one sensor type for one staleness rule (ev-storage; docs/alarms.md, "Stale sensors").
 --
--- KEYS: 1 the sensor's alarm hash, 2 the type's history (same hash tag: one slot).
+-- KEYS: 1 the sensor's alarm hash, 2 the type's history, 3 the sensor's episode index (same
+-- hash tag: one slot).
 -- ARGV: 1 sensor type, 2 rule id, 3 stale_after ms, 4 severity, 5 the sensor's alarm channel.
 -- A sensor type is stale when its newest stored reading (the history's meta) is older than the
 -- server's now minus stale_after. The check is atomic, so any number of sweepers (one per
@@ -72,6 +73,7 @@ else
     local field = 'e|' .. sensor_type .. '|' .. rule .. '|' .. string.format('%d', began)
     redis.call('HSET', alarm_key, field, string.format('%d::%s::%s', began, at, severity),
         state_field, string.format('%d:%d', began, newest))
+    redis.call('ZADD', KEYS[3], began, sensor_type .. '|' .. rule .. '|' .. string.format('%d', began))
     text = string.format('raised|%s|%s|%d|%d||%s|%s|%s|', sensor_type, rule, began, began,
         severity, at, at)
 end

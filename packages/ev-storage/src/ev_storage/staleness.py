@@ -101,7 +101,11 @@ class StalenessSweep:
             sha,
             [
                 (
-                    [self._keys.alarms(sensor), self._keys.history(sensor, rule.sensor_type)],
+                    [
+                        self._keys.alarms(sensor),
+                        self._keys.history(sensor, rule.sensor_type),
+                        self._keys.alarm_episodes(sensor),
+                    ],
                     [
                         rule.sensor_type,
                         rule.id,

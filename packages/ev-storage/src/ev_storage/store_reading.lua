@@ -19,7 +19,7 @@
 --   5 bucket ms of a new history (an existing one keeps the size in its meta)
 --   6 "1" to keep rollups, "0" not to (then the history drops its "rollups" field: none are used)
 --   7 r, the number of alarm rules that apply to this sensor, then 9 arguments per rule (see
---     alarms.lua); with rules, the last key is the sensor's alarm hash
+--     alarms.lua); with rules, the last two keys are the sensor's alarm hash and episode index
 --   then per reading, 5 arguments:
 --   timestamp ms (decimal integer), value (Python repr of the float), canonical reading JSON,
 --   sensor type, value as 8 bytes (big-endian IEEE 754 double, packed by the caller: exact)
@@ -63,10 +63,10 @@ local rule_count = tonumber(ARGV[7])
 local RULE_ARGS, ARGS_PER_READING, KEYS_PER_READING = 9, 5, 2
 local FIXED_ARGS = 7 + RULE_ARGS * (rule_count or 0)
 local readings = (#ARGV - FIXED_ARGS) / ARGS_PER_READING
-local alarm_keys = rule_count and rule_count > 0 and 1 or 0
+local alarm_keys = rule_count and rule_count > 0 and 2 or 0
 if not rule_count or readings ~= math.floor(readings)
         or #KEYS ~= 1 + KEYS_PER_READING * readings + alarm_keys then
-    return redis.error_reply('ERR expected 1 + 2n (+ 1 with rules) keys and 7 + 9r + 5n arguments')
+    return redis.error_reply('ERR expected 1 + 2n (+ 2 with rules) keys and 7 + 9r + 5n arguments')
 end
 
 local function num(x)

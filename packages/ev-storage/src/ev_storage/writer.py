@@ -212,7 +212,7 @@ class ReadingWriter:
                         pack_value(value),
                     )
                 if applying:
-                    keys.append(self._keys.alarms(sensor_id))
+                    keys += (self._keys.alarms(sensor_id), self._keys.alarm_episodes(sensor_id))
                 calls.append(_Call(chunk, keys, args, bool(applying)))
         return calls
 
