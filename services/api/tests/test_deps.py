@@ -11,7 +11,7 @@ from starlette.requests import HTTPConnection
 
 from ev_api import Settings, create_app
 from ev_api.deps import declared_query_names, get_resources, resolve_settings
-from ev_api.routes import health, live, sensors
+from ev_api.routes import health, live, live_alarms, sensors
 
 
 def _dependant_of(router: APIRouter, path: str) -> object:
@@ -33,7 +33,12 @@ def _dependant_of(router: APIRouter, path: str) -> object:
             "/sensor/{sensor_id}/history",
             {"start_time", "end_time", "sensor_type", "limit", "cursor"},
         ),
-        (live.router, "/ws/sensor/{sensor_id}", {"types", "api_key"}),
+        (live.router, "/ws/sensor/{sensor_id}", {"types", "api_key", "alarms"}),
+        (
+            live_alarms.router,
+            "/ws/alarms",
+            {"severity", "sensor_type", "rule", "prefix", "api_key"},
+        ),
     ],
 )
 def test_declared_query_names(router: APIRouter, path: str, names: set[str]) -> None:
