@@ -8,9 +8,11 @@ from collections.abc import Callable
 import pytest
 import redis
 import redis.asyncio
+import redis.asyncio.retry
 from _api_helpers import reading
 from _private_redis import PrivateRedis
 from fastapi.testclient import TestClient
+from redis.backoff import NoBackoff
 from starlette.websockets import WebSocketDisconnect
 
 from ev_api.limiter import LimiterUnavailable, RateLimiter
@@ -87,12 +89,16 @@ def test_websocket_connections_count(
 
 @pytest.mark.anyio
 async def test_limiter_with_redis_down(closed_port: int) -> None:
-    # A refused connect on loopback returns at once; the generous timeout only keeps a stalled
-    # event loop on a loaded machine (seen once in CI at 0.3 s) from reading as a hung Redis.
-    client = redis.asyncio.Redis(port=closed_port, socket_connect_timeout=2.0)
+    # A refused connect on loopback returns at once; the generous timeouts only keep a stalled
+    # event loop on a loaded machine from reading as a hung Redis. No client retries: their
+    # backoff once took longer than the limiter's timeout in CI (3 Pythons' suites at once).
+    client = redis.asyncio.Redis(
+        port=closed_port,
+        socket_connect_timeout=2.0,
+        retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+    )
     try:
-        # Time for redis-py's own retries of the refused connection: refused is not hung.
-        options = {"prefix": "p:", "limit": 1, "timeout": 5.0}
+        options = {"prefix": "p:", "limit": 1, "timeout": 10.0}
         opened = RateLimiter.on_redis(client, fail_open=True, **options)  # type: ignore[arg-type]
         assert (await opened.hit("addr:x")).allowed
         closed = RateLimiter.on_redis(client, fail_open=False, **options)  # type: ignore[arg-type]
